@@ -1,0 +1,116 @@
+"""One place that knows every model: ``create_model(name, **config)``, ``list_models()``.
+
+Each model carries its config dataclass as ``model.config``; a checkpoint stores the
+registry name and ``dataclasses.asdict(model.config)`` and rebuilds from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+
+from torch import nn
+
+from .densenet import DenseNet, DenseNetConfig
+from .resnet import CifarResNet, ResNetConfig
+from .vgg import VGG, VGGConfig
+from .wsms import WSMSConfig, WSMSNet
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+
+
+def register_model(name: str, description: str):
+    def wrap(fn: Callable[..., nn.Module]):
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        _MODELS[name] = fn
+        _DESCRIPTIONS[name] = description
+        return fn
+    return wrap
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def describe_model(name: str) -> str:
+    _check_name(name)
+    return _DESCRIPTIONS[name]
+
+
+def _check_name(name: str) -> None:
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+
+
+def create_model(name: str, **config) -> nn.Module:
+    """Builds a registered model.
+
+    Args:
+        name: a name from :func:`list_models`, e.g. ``"resnet20"`` or ``"wsms_resnet20"``.
+        **config: fields of that model's config dataclass overriding its defaults.
+
+    Example:
+        >>> create_model("wsms_resnet110", integration="3x3", num_classes=100).config.stages
+        3
+    """
+    _check_name(name)
+    try:
+        model = _MODELS[name](**config)
+    except TypeError as e:  # an unknown config field
+        raise ValueError(f"bad config for {name!r}: {e}") from None
+    model.model_name = name
+    return model
+
+
+def model_config(model: nn.Module) -> dict:
+    """The JSON-able config a checkpoint stores to rebuild ``model``."""
+    return asdict(model.config)
+
+
+# --- backbones ---------------------------------------------------------------------
+
+def _fixed(name: str, config: dict, **fixed) -> dict:
+    """``config`` with the fields a registry name fixes; a stored config repeats them."""
+    for key, value in fixed.items():
+        if config.get(key, value) != value:
+            raise ValueError(f"{name} has {key}={value!r}, got {key}={config[key]!r}")
+    return {**config, **fixed}
+
+
+def _resnet(depth: int, config: dict) -> CifarResNet:
+    return CifarResNet(ResNetConfig(**_fixed(f"resnet{depth}", config, depth=depth)))
+
+
+for _d in (20, 32, 44, 56, 110):
+    register_model(f"resnet{_d}", f"CIFAR ResNet-{_d} (He et al. 2016, option A shortcuts)")(
+        lambda d=_d, **c: _resnet(d, c))
+
+
+@register_model("densenet", "DenseNet for CIFAR, depth 100, k=24, no bottleneck (WSMS paper 4.1)")
+def densenet(**config) -> DenseNet:
+    return DenseNet(DenseNetConfig(**config))
+
+
+@register_model("vgg", "plain VGG-style CIFAR net: 3x3 conv stacks, max-pool downsizing")
+def vgg(**config) -> VGG:
+    return VGG(VGGConfig(**config))
+
+
+# --- multi-stage wrappers ----------------------------------------------------------
+
+def _multistage(backbone: str, shared: bool, config: dict) -> WSMSNet:
+    prefix = "wsms" if shared else "ms"
+    cfg = WSMSConfig(**_fixed(f"{prefix}_{backbone}", config, backbone=backbone, shared=shared))
+
+    def make_backbone():
+        return create_model(cfg.backbone, **{"num_classes": cfg.num_classes, **cfg.backbone_config})
+    return WSMSNet(cfg, make_backbone)
+
+
+for _bb in [f"resnet{d}" for d in (20, 32, 44, 56, 110)] + ["densenet", "vgg"]:
+    register_model(f"wsms_{_bb}", f"WSMS-Net over {_bb}: 3 stages, shared convolutions, 1x1 integration")(
+        lambda bb=_bb, **c: _multistage(bb, True, c))
+    register_model(f"ms_{_bb}", f"MS-Net over {_bb}: 3 stages, nothing shared, 1x1 integration")(
+        lambda bb=_bb, **c: _multistage(bb, False, c))
