@@ -1,0 +1,240 @@
+"""Data: CIFAR from an ImageFolder directory or torchvision, decoded once, augmented on
+the training device in batches.
+
+Sources are written ``imagefolder:PATH``, ``cifar10:ROOT`` or ``cifar100:ROOT``.
+
+The split: within each class, the last 10% of the images (in file-name order for an
+ImageFolder, in dataset order for torchvision's CIFAR) are validation and never trained
+on. For ``../shared/datasets/cifar10-jpeg`` that is exactly its README's split, files
+``4500.jpg`` to ``4999.jpg`` of every class (5,000 images), the 45k/5k protocol of He
+et al.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from .zoom import CIFAR10_MEAN, CIFAR10_STD
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+VAL_FRACTION = 0.1
+DEFAULT_CACHE = Path(os.environ.get("WSMS_CACHE", Path.home() / ".cache" / "wsms_viz"))
+
+NORMALIZATION = {
+    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
+    # CIFAR-100's own channel statistics.
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+
+
+@dataclass
+class Split:
+    images: Tensor  # uint8 (N, 3, H, W)
+    labels: Tensor  # int64 (N,)
+    indices: list[int]  # positions within the source, for tracing an image back
+
+
+@dataclass
+class Dataset:
+    source: str
+    classes: list[str]
+    train: Split
+    val: Split
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    files: list[str] | None = None  # ImageFolder: relative path of each source image
+
+    def describe(self) -> dict:
+        return {
+            "source": self.source,
+            "split": f"last {VAL_FRACTION:.0%} of each class is val",
+            "train_size": len(self.train.labels),
+            "val_size": len(self.val.labels),
+        }
+
+
+def parse_source(source: str) -> tuple[str, str]:
+    kind, sep, path = source.partition(":")
+    if not sep or kind not in ("imagefolder", "cifar10", "cifar100") or not path:
+        raise ValueError(f"data source must be imagefolder:PATH, cifar10:ROOT or cifar100:ROOT, got {source!r}")
+    return kind, path
+
+
+def _imagefolder_files(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    # The shared copy keeps its images under train/; accept either level.
+    if (root / "train").is_dir() and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.glob("*/*")):
+        root = root / "train"
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise ValueError(f"{root}: no class folders (expected ImageFolder layout: <class>/<image>)")
+    files = []
+    for i, c in enumerate(classes):
+        imgs = sorted(p for p in (root / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not imgs:
+            raise ValueError(f"{root / c}: no images")
+        files += [(str(p), i) for p in imgs]
+    return classes, files
+
+
+def _cache_key(parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _decode_imagefolder(root: Path, cache_dir: Path | None, size: int) -> tuple[list[str], Tensor, Tensor, list[str]]:
+    classes, files = _imagefolder_files(root)
+    stats = [(f, os.stat(f).st_size, int(os.stat(f).st_mtime)) for f, _ in files]
+    key = _cache_key([str(root.resolve()), size, stats])
+    cache = cache_dir / f"imagefolder-{key}.safetensors" if cache_dir else None
+    if cache is not None and cache.is_file():
+        t = load_file(cache)
+        return classes, t["images"], t["labels"], [f for f, _ in files]
+    images = np.empty((len(files), size, size, 3), dtype=np.uint8)
+    for n, (f, _) in enumerate(files):
+        with Image.open(f) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            images[n] = np.asarray(im)
+    imgs = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor([y for _, y in files], dtype=torch.int64)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        save_file({"images": imgs, "labels": labels}, str(tmp))
+        os.replace(tmp, cache)
+    return classes, imgs, labels, [f for f, _ in files]
+
+
+def _torchvision_cifar(kind: str, root: str, download: bool) -> tuple[list[str], Tensor, Tensor]:
+    from torchvision import datasets  # imported here: only this source needs it
+
+    cls = datasets.CIFAR10 if kind == "cifar10" else datasets.CIFAR100
+    try:
+        ds = cls(root, train=True, download=download)
+    except RuntimeError as e:
+        raise ValueError(f"{kind} not found under {root!r} ({e}); pass --download on an online machine") from None
+    imgs = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    return list(ds.classes), imgs, torch.tensor(ds.targets, dtype=torch.int64)
+
+
+def split_indices(labels: Tensor, val_fraction: float = VAL_FRACTION) -> tuple[list[int], list[int]]:
+    """Within each class, the last ``val_fraction`` of its images (in order) are val."""
+    train, val = [], []
+    for c in labels.unique().tolist():
+        idx = (labels == c).nonzero().flatten().tolist()
+        n_val = max(1, round(len(idx) * val_fraction)) if len(idx) > 1 else 0
+        train += idx[: len(idx) - n_val]
+        val += idx[len(idx) - n_val:]
+    return sorted(train), sorted(val)
+
+
+def load_dataset(
+    source: str, cache_dir: Path | None = DEFAULT_CACHE, download: bool = False, size: int = 32
+) -> Dataset:
+    """Loads a dataset into uint8 tensors, split into train and val.
+
+    Args:
+        source: ``imagefolder:PATH``, ``cifar10:ROOT`` or ``cifar100:ROOT``.
+        cache_dir: where decoded ImageFolder images are kept (safetensors); a second
+            load of the same files does not decode again. ``None`` disables it.
+        download: let torchvision download CIFAR (a user's online machine; never tests).
+        size: the side images are resized to if they are not already square ``size``.
+    """
+    kind, path = parse_source(source)
+    files = None
+    if kind == "imagefolder":
+        root = Path(path)
+        if not root.is_dir():
+            raise ValueError(f"{root}: no such directory")
+        classes, images, labels, files = _decode_imagefolder(root, cache_dir, size)
+        base = _imagefolder_files(root)[1][0][0]
+        rel_root = Path(base).parent.parent
+        files = [str(Path(f).relative_to(rel_root)) for f in files]
+    else:
+        classes, images, labels = _torchvision_cifar(kind, path, download)
+    tr, va = split_indices(labels)
+    mean, std = NORMALIZATION["cifar100" if kind == "cifar100" else "cifar10"]
+    return Dataset(
+        source=source, classes=classes,
+        train=Split(images[tr], labels[tr], tr), val=Split(images[va], labels[va], va),
+        mean=mean, std=std, files=files,
+    )
+
+
+# --- batched augmentation on the training device ------------------------------------
+
+class Augmenter:
+    """The paper's augmentation (4-pixel pad, random 32x32 crop, horizontal flip), and
+    optionally scale jitter, on whole batches of normalised tensors.
+
+    Padding happens after normalisation with zeros, i.e. with the dataset mean colour,
+    the same fill :func:`wsms_viz.zoom.zoom` uses.
+
+    Scale jitter (after VGG's training-scale jittering, ``vgg-lecture.txt``): with
+    probability ``jitter_p`` an image is zoomed by a factor drawn log-uniformly from
+    ``jitter_range`` (zoom in = crop and enlarge, zoom out = shrink and pad with the
+    mean), about a random centre. VGG jittered upwards only (S in [256, 512] for 224
+    crops); we jitter both ways over the range the evaluation sweeps, so that the
+    jittered baseline is the strongest skeptic of WSMS-Net's scale claim.
+    """
+
+    def __init__(self, pad: int = 4, flip: bool = True, jitter_range: tuple[float, float] | None = None,
+                 jitter_p: float = 0.5):
+        self.pad, self.flip = pad, flip
+        self.jitter_range, self.jitter_p = jitter_range, jitter_p
+
+    def __call__(self, x: Tensor, gen: torch.Generator) -> Tensor:
+        n, _, h, w = x.shape
+        dev = x.device
+        if self.jitter_range is not None:
+            x = self._jitter(x, gen)
+        if self.pad:
+            p = self.pad
+            padded = F.pad(x, (p, p, p, p))
+            oy = torch.randint(0, 2 * p + 1, (n,), generator=gen).to(dev)
+            ox = torch.randint(0, 2 * p + 1, (n,), generator=gen).to(dev)
+            rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+            cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+            b = torch.arange(n, device=dev)[:, None, None, None]
+            c = torch.arange(x.shape[1], device=dev)[None, :, None, None]
+            x = padded[b, c, rows, cols]
+        if self.flip:
+            f = (torch.rand(n, generator=gen) < 0.5).to(dev)
+            x = torch.where(f[:, None, None, None], x.flip(3), x)
+        return x
+
+    def _jitter(self, x: Tensor, gen: torch.Generator) -> Tensor:
+        n = x.shape[0]
+        lo, hi = self.jitter_range
+        s = torch.exp(torch.empty(n).uniform_(np.log(lo), np.log(hi), generator=gen))
+        on = torch.rand(n, generator=gen) < self.jitter_p
+        s = torch.where(on, s, torch.ones(n))
+        # The centre moves only as far as keeps a zoomed-in window inside the image.
+        room = (1 - 1 / s.clamp(min=1))
+        cy = (torch.rand(n, generator=gen) * 2 - 1) * room
+        cx = (torch.rand(n, generator=gen) * 2 - 1) * room
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1 / s
+        theta[:, 0, 2], theta[:, 1, 2] = cx, cy
+        grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def to_model_input(images: Tensor, mean, std, device, channels_last: bool = False) -> Tensor:
+    """uint8 ``(N, 3, H, W)`` -> normalised float on ``device``."""
+    x = images.to(device, non_blocking=True).float().div_(255)
+    m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=device).view(1, -1, 1, 1)
+    x = (x - m) / s
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
