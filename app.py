@@ -1,14 +1,24 @@
-"""wsms-viz: placeholder front page until the teaching app lands (issue 4)."""
+"""wsms-viz, the teaching app: ``streamlit run app.py``.
+
+The entry page only routes. Each page is a thin script in pages/ that draws the shared
+sidebar (image, models, zoom centre) with ``ui.sidebar()`` and calls into wsms_viz.
+The sidebar is drawn by the pages, not here: Streamlit 1.67 does not resend unchanged
+entrypoint elements on a rerun, and AppTest, which builds its tree from one run's
+messages, then loses them.
+"""
 
 import streamlit as st
 
-from wsms_viz.complexity import count_params
-from wsms_viz.models import describe_model, list_models
+st.set_page_config(page_title="wsms-viz: WSMS-Net in class", page_icon=":material/zoom_in:", layout="wide")
 
-st.set_page_config(page_title="wsms-viz", layout="wide")
-st.title("wsms-viz: WSMS-Net, weight-shared multi-stage CNNs")
-st.write("Every model the registry knows, with its size at the CIFAR-10 defaults.")
-st.table([
-    {"model": n, "parameters": f"{count_params(n) / 1e6:.3f}M", "what": describe_model(n)}
-    for n in list_models()
-])
+PAGES = [
+    st.Page("pages/zoom_compare.py", title="1 Zoom compare", icon=":material/zoom_in:", default=True),
+    st.Page("pages/receptive_fields.py", title="2 Receptive fields", icon=":material/filter_center_focus:"),
+    st.Page("pages/attributions.py", title="3 Attributions per stage", icon=":material/highlight:"),
+    st.Page("pages/integration.py", title="4 Integration layer", icon=":material/merge:"),
+    st.Page("pages/feature_maps.py", title="5 Feature maps", icon=":material/grid_on:"),
+    st.Page("pages/scale_robustness.py", title="6 Scale robustness", icon=":material/show_chart:"),
+    st.Page("pages/architecture.py", title="7 Architecture", icon=":material/account_tree:"),
+]
+
+st.navigation(PAGES).run()

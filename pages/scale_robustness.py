@@ -1,0 +1,41 @@
+"""Page 6: how accuracy holds up as images are zoomed, and what WSMS-Net costs."""
+
+import streamlit as st
+
+from wsms_viz import robustness, ui
+
+st.title("Scale robustness")
+ui.intro(
+    "How each network's validation accuracy changes when **every** validation image is zoomed in or out, "
+    "measured by the evaluator and stored with the checkpoint. A scale-robust network keeps a flatter "
+    "curve. Below: what the extra stages cost in parameters and multiplications, and how training went.",
+    "section 4.2 and Table 2 (accuracy and parameters of WSMS-ResNet), section 4.1 (the +20% "
+    "multiplications), section 5 (the conclusion's scale-robustness claim).",
+)
+sel = ui.sidebar()
+ui.untrained_notice(sel)
+
+st.subheader("Accuracy against zoom")
+curves, missing = robustness.accuracy_curves(sel.models)
+if curves:
+    st.plotly_chart(robustness.accuracy_figure(curves), key="acc_vs_zoom")
+if missing:
+    st.info(f"No scale-robustness curve in the card of: {', '.join(missing)}. "
+            "Run `python -m wsms_viz.evaluate` on the checkpoint to measure it.")
+st.dataframe(robustness.summary_rows(sel.models), hide_index=True,
+             column_config={k: st.column_config.NumberColumn(format="percent") for k in
+                            ("train acc", "val acc", "val acc at zoom 1", "mean val acc over zooms")})
+
+st.subheader("Cost: parameters and multiplications")
+st.caption("Multiplications of one 32x32 image. Sharing the convolutions keeps the parameters of WSMS-Net "
+           "close to the baseline's, but stages 2 and 3 still compute: about 20% more multiplications.")
+st.dataframe(ui.model_costs(sel.model_keys), hide_index=True)
+with st.expander("The paper's Tables 1 and 2 beside our counts"):
+    st.dataframe(ui.complexity_table(), hide_index=True)
+
+st.subheader("Training curves")
+fig, no_log = robustness.training_figure(sel.models)
+if fig is not None:
+    st.plotly_chart(fig, key="training_curves")
+if no_log:
+    st.info(f"No training log in the card of: {', '.join(no_log)}.")

@@ -1,0 +1,46 @@
+"""Page 1, the heart of the app: zoom in and out and watch the models' predictions."""
+
+import streamlit as st
+
+from wsms_viz import ui
+from wsms_viz.zoom_figures import Prebuilt, at_zoom
+
+st.title("Zoom compare")
+ui.intro(
+    "Zoom into the image or out of it and watch each network's top-5 guesses. A plain CNN has learned "
+    "objects at the size they appear in its training photos; WSMS-Net also looks at the image at half "
+    "and a quarter of its size with **the same filters**, so a close-up and a long shot can look alike "
+    "to it. Switch its stages off to see which scale carries the answer.",
+    "Fig. 1 and section 3.1 (the idea), section 4.1 and Fig. 5 (close-ups and long shots that only "
+    "WSMS-Net gets right); the multi-scale averaging is VGG's test-time trick (Simonyan & Zisserman, 4.2).",
+)
+sel = ui.sidebar()
+ui.untrained_notice(sel)
+if not ui.need_image(sel):
+    st.stop()
+st.caption(f"Image: **{sel.image.name}**"
+           + (f", true class **{sel.image.label}**" if sel.image.label else "")
+           + ". Non-square photos are cut to a square as tall as their short side, which slides to follow "
+             "the zoom centre; the zoom then crops that square at full resolution and only then shrinks it "
+             "to the 32x32 pixels the networks see.")
+
+
+@st.fragment
+def live():
+    top = st.columns([3, 2, 3])
+    zoom = ui.zoom_slider(top[0])
+    stages_on = ui.stage_toggles(top[2], sel.models)
+    tta = top[2].toggle("VGG multi-scale averaging for the baseline", key="tta",
+                        help="Average the baseline's softmax over the image at 0.875x, 1x and 1.125x the "
+                             "current zoom (VGG's Q = {S-32, S, S+32}).")
+    args = (sel.image.key, sel.center, sel.model_keys, stages_on, tta)
+    sweeps = ui.sweeps(*args, _pixels=sel.image.pixels)
+    cls = ui.class_picker(top[1], sweeps, sel.image.label)
+    ui.top5_columns(sweeps, zoom, cls)
+    st.caption("Drag the slider under the figure for a live preview: the browser already holds every zoom "
+               "step. The Zoom slider above sets the zoom the other pages use.")
+    base = ui.animation(*args, cls, _pixels=sel.image.pixels)
+    st.plotly_chart(Prebuilt(at_zoom(base, zoom)), key="zoom_animation", config={"displayModeBar": False})
+
+
+live()

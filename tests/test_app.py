@@ -1,0 +1,219 @@
+"""The app driven through Streamlit's AppTest: every page, the zoom slider, the lesion
+toggles, multi-scale averaging, uploads good and bad, and the no-checkpoint case.
+
+Runs on a fresh clone without ../shared: the checkpoints are random-init models written
+with save_checkpoint into a temp dir (WSMS_CHECKPOINTS), the dataset a few generated
+JPEGs in the cifar10-jpeg layout (WSMS_DATA).
+"""
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from wsms_viz.catalog import CIFAR10_CLASSES
+from wsms_viz.checkpoint import save_checkpoint
+from wsms_viz.models import create_model
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = ["pages/zoom_compare.py", "pages/receptive_fields.py", "pages/attributions.py", "pages/integration.py",
+         "pages/feature_maps.py", "pages/scale_robustness.py", "pages/architecture.py"]
+
+
+def make_checkpoint(directory: Path, name: str, seed: int, full_card: bool) -> None:
+    torch.manual_seed(seed)
+    model = create_model(name).eval()
+    with torch.no_grad():
+        model.fc.weight.mul_(30)  # peaky softmax, so the zoom visibly changes the answer
+    card = {"classes": CIFAR10_CLASSES, "normalization": {"mean": [0.4914, 0.4822, 0.4465],
+                                                          "std": [0.2470, 0.2435, 0.2616]},
+            "input_size": [32, 32]}
+    if full_card:
+        card |= {
+            "metrics": {"train_acc": 0.5, "val_acc": 0.4},
+            "scale_robustness": {"zooms": [0.5, 1.0, 1.5, 2.0], "val_acc": [0.2, 0.4, 0.3, 0.25]},
+            "log": [{"epoch": e, "lr": 0.1, "train_loss": 2 - e / 3, "train_acc": 0.2 * e, "val_loss": 2.1 - e / 3,
+                     "val_acc": 0.18 * e, "images_per_s": 900.0, "time_s": 50.0 * e} for e in (1, 2, 3)],
+        }
+    save_checkpoint(directory / name, model, card)
+
+
+def make_dataset(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for cls in CIFAR10_CLASSES[:3]:
+        (root / "train" / cls).mkdir(parents=True)
+        for n in (0, 4500, 4501):
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / "train" / cls / f"{n:04d}.jpg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    base = tmp_path_factory.mktemp("app")
+    ckpts = base / "checkpoints"
+    make_checkpoint(ckpts, "resnet20", 1, full_card=False)
+    make_checkpoint(ckpts, "wsms_resnet20", 2, full_card=True)
+    data = make_dataset(base / "data")
+    (ckpts / "examples.json").write_text(json.dumps([
+        {"path": str(data / "train" / "bird" / "4500.jpg"), "label": "bird", "baseline_pred": "cat",
+         "wsms_pred": "bird"},
+        {"index": 1, "label": 0, "baseline_pred": 3, "wsms_pred": 0},
+    ]))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WSMS_CHECKPOINTS", str(ckpts))
+        mp.setenv("WSMS_DATA", str(data))
+        yield base
+
+
+def start(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def top5(at: AppTest) -> list[list]:
+    return [df.value.to_dict("list") for df in at.dataframe]
+
+
+def test_zoom_page_loads_with_both_models(env):
+    at = start()
+    headers = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert any("resnet20**" in h for h in headers) and any("wsms_resnet20**" in h for h in headers)
+    assert len(at.dataframe) == 2 and len(at.dataframe[0].value) == 5
+    assert not at.warning  # trained checkpoints: no "untrained" warning
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_zoom_slider_changes_the_predictions(env):
+    at = start()
+    before = top5(at)
+    at.slider(key="zoom").set_value(2.5).run()
+    assert not at.exception
+    after = top5(at)
+    assert after != before
+    assert any("at 2.5x" in m.value for m in at.markdown)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert fig["layout"]["sliders"][0]["active"] == 20 and len(fig["frames"]) == 26
+
+
+def test_stage_lesion_changes_the_wsms_prediction(env):
+    at = start()
+    before = top5(at)[1]
+    at.toggle(key="stage_1").set_value(False).run()
+    assert not at.exception
+    assert any("stage 2 off" in m.value for m in at.markdown)
+    assert top5(at)[1] != before
+    assert top5(at)[0] is not None  # the baseline is untouched
+
+
+def test_multi_scale_averaging_adds_the_baseline_column(env):
+    at = start()
+    at.toggle(key="tta").set_value(True).run()
+    assert not at.exception
+    assert any("+ multi-scale" in m.value for m in at.markdown)
+    assert len(at.dataframe) == 3
+
+
+def test_zoom_persists_across_pages(env):
+    at = start()
+    at.slider(key="zoom").set_value(1.7).run()
+    at.switch_page("pages/architecture.py").run()
+    at.switch_page("pages/zoom_compare.py").run()
+    assert at.slider(key="zoom").value == pytest.approx(1.7)
+
+
+def test_centre_and_dataset_picker(env):
+    at = start()
+    at.sidebar.selectbox(key="data_class").set_value("bird").run()
+    at.sidebar.number_input(key="data_index").set_value(1).run()
+    at.sidebar.slider(key="cx").set_value(0.2).run()
+    assert not at.exception
+    assert any("bird #1" in c.value for c in at.caption)
+
+
+def test_sample_photo_source(env):
+    at = start()
+    at.sidebar.radio(key="source").set_value("Sample photos").run()
+    assert not at.exception
+    assert any("chelsea" in c.value for c in at.caption)
+
+
+def test_examples_source(env):
+    at = start()
+    at.sidebar.radio(key="source").set_value("Baseline wrong, WSMS right").run()
+    assert not at.exception and any("true class **bird**" in c.value for c in at.caption)
+    at.sidebar.selectbox(key="example").set_value(1).run()
+    assert not at.exception and any("true class **airplane**" in c.value for c in at.caption)
+
+
+def _png(size=(64, 48)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name,data,message", [
+    ("empty.png", b"", "empty"),
+    ("notes.png", b"just some text, named .png\n" * 5, "not an image"),
+    ("cut.png", _png((200, 200))[:300], "damaged or truncated"),
+])
+def test_bad_uploads_show_a_message(env, name, data, message):
+    at = start()
+    at.sidebar.radio(key="source").set_value("Upload your own").run()
+    at.sidebar.file_uploader(key="upload").upload(name, data, "application/octet-stream")
+    at.run()
+    assert not at.exception
+    assert any(message in e.value for e in at.sidebar.error)
+    assert any("Pick an image" in i.value for i in at.info)
+
+
+def test_good_upload_is_shown(env):
+    at = start()
+    at.sidebar.radio(key="source").set_value("Upload your own").run()
+    at.sidebar.file_uploader(key="upload").upload("red.png", _png(), "image/png")
+    at.run()
+    assert not at.exception and not at.sidebar.error
+    assert any("red.png" in c.value for c in at.caption)
+    at.slider(key="zoom").set_value(0.5).run()
+    assert not at.exception
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_loads(env, page):
+    at = start(page)
+    assert at.title, f"{page} has no title"
+    assert any("In the paper:" in c.value for c in at.caption), f"{page} does not say which part of the paper"
+
+
+def test_scale_robustness_page_reads_the_cards(env):
+    at = start("pages/scale_robustness.py")
+    assert len(at.get("plotly_chart")) == 2  # accuracy vs zoom, training curves
+    assert any("resnet20" in i.value and "evaluate" in i.value for i in at.info)  # the card without a curve
+    assert any("WSMS-ResNet-110" in str(df.value) for df in at.dataframe)
+
+
+def test_architecture_page_shows_shapes(env):
+    at = start("pages/architecture.py")
+    rows = at.dataframe[0].value
+    assert "112 x 8 x 8" in set(rows["shape"])  # the concatenation of 64 + 32 + 16 channels
+    at.selectbox(key="arch_model").set_value("resnet20").run()
+    assert not at.exception and "112 x 8 x 8" not in set(at.dataframe[0].value["shape"])
+
+
+def test_no_checkpoints_offers_untrained_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("WSMS_CHECKPOINTS", str(tmp_path / "none"))
+    monkeypatch.setenv("WSMS_DATA", str(tmp_path / "no-data"))
+    at = start()
+    assert any("untrained" in w.value and "python -m wsms_viz.train" in w.value for w in at.warning)
+    assert any("does not exist" in e.value for e in at.sidebar.error)  # the missing dataset folder
+    at.sidebar.radio(key="source").set_value("Sample photos").run()
+    assert not at.exception and len(at.dataframe) == 3

@@ -1,0 +1,184 @@
+"""Which models the app can show: trained checkpoints, or untrained registry models.
+
+The app looks for checkpoint directories under ``$WSMS_CHECKPOINTS`` (default
+``checkpoints/`` in the repository). Until the real ones are trained it offers
+randomly initialised models from the registry, labelled as untrained, so every page
+still works; their predictions mean nothing and the pages say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoint import CheckpointError, find_checkpoints, load_checkpoint
+from .models import create_model
+from .zoom import CIFAR10_MEAN, CIFAR10_STD
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+# The four models issue 3 trains; offered untrained while checkpoints/ is empty.
+UNTRAINED = ("resnet20", "wsms_resnet20", "ms_resnet20")
+UNTRAINED_PREFIX = "untrained:"
+TRAIN_HINT = "python -m wsms_viz.train --model wsms_resnet20 --out checkpoints/wsms_resnet20"
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to predict, with what the pages need to label it.
+
+    Attributes:
+        key: ``checkpoints/<name>`` path or ``untrained:<registry name>``.
+        label: what the page calls it ("wsms_resnet20", "resnet20 (untrained)").
+        model: in eval mode; shared by every session, never modified.
+        classes: class names, in output order.
+        mean, std: the normalisation the model was trained with.
+        trained: False for random-init models.
+        card: the checkpoint card ({} when untrained).
+    """
+
+    key: str
+    label: str
+    model: nn.Module
+    classes: list[str]
+    mean: tuple[float, ...] = CIFAR10_MEAN
+    std: tuple[float, ...] = CIFAR10_STD
+    trained: bool = True
+    card: dict = field(default_factory=dict)
+
+    @property
+    def num_stages(self) -> int:
+        return int(getattr(self.model, "num_stages", 1))
+
+    @property
+    def registry_name(self) -> str:
+        return getattr(self.model, "model_name", self.card.get("model", self.label))
+
+    @property
+    def is_baseline(self) -> bool:
+        """One stage: a plain CNN, the side WSMS-Net is compared against."""
+        return self.num_stages == 1
+
+
+def checkpoint_root(repo_root: str | Path | None = None) -> Path:
+    env = os.environ.get("WSMS_CHECKPOINTS")
+    if env:
+        return Path(env).expanduser()
+    repo = Path(repo_root) if repo_root else Path(__file__).resolve().parent.parent
+    return repo / "checkpoints"
+
+
+def available(root: str | Path) -> list[str]:
+    """Keys of what can be loaded: checkpoint directories under ``root``, else untrained models."""
+    found = [str(p) for p in find_checkpoints(root)]
+    return found or [UNTRAINED_PREFIX + n for n in UNTRAINED]
+
+
+def label_of(key: str) -> str:
+    if key.startswith(UNTRAINED_PREFIX):
+        return f"{key[len(UNTRAINED_PREFIX):]} (untrained)"
+    return Path(key).name
+
+
+def load(key: str, seed: int = 0) -> LoadedModel:
+    """Loads a checkpoint directory, or builds an untrained registry model with ``seed``.
+
+    Raises:
+        CheckpointError: a checkpoint that cannot be loaded (the message says why).
+    """
+    if key.startswith(UNTRAINED_PREFIX):
+        name = key[len(UNTRAINED_PREFIX):]
+        torch.manual_seed(seed)
+        model = create_model(name).eval()
+        # Random BatchNorm statistics are all 0/1, so an untrained net's output barely
+        # depends on its input; one pass in train mode over noise makes them the
+        # statistics of real activations and the predictions move with the image.
+        _calibrate_batchnorm(model, seed)
+        return LoadedModel(key, label_of(key), model, list(CIFAR10_CLASSES), trained=False)
+    ckpt = load_checkpoint(key)
+    card = ckpt.card
+    norm = card.get("normalization") or {}
+    mean = tuple(norm.get("mean", CIFAR10_MEAN))
+    std = tuple(norm.get("std", CIFAR10_STD))
+    return LoadedModel(key, ckpt.name, ckpt.model, list(card["classes"]), mean, std, True, card)
+
+
+def _calibrate_batchnorm(model: nn.Module, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 3, 32, 32, generator=g)
+    model.train()
+    with torch.no_grad():
+        model(x)
+    model.eval()
+
+
+def load_all(keys: list[str]) -> tuple[list[LoadedModel], list[str]]:
+    """Loads each key; returns the models and one message per key that failed."""
+    models, errors = [], []
+    for k in keys:
+        try:
+            models.append(load(k))
+        except CheckpointError as e:
+            errors.append(str(e))
+    return models, errors
+
+
+@dataclass
+class Example:
+    """One "baseline wrong, WSMS right" image saved by the evaluator (paper Fig. 5a)."""
+
+    label: str | int | None
+    baseline_pred: str | int | None
+    wsms_pred: str | int | None
+    path: str | None = None
+    index: int | None = None
+
+
+def read_examples(root: str | Path) -> tuple[list[Example], str | None]:
+    """``root/examples.json``: a list of {path or index, label, baseline_pred, wsms_pred}.
+
+    Returns the examples and a message when the file exists but cannot be used (a
+    missing file is not an error: the evaluator has not run yet).
+    """
+    path = Path(root) / "examples.json"
+    if not path.is_file():
+        return [], None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return [], f"{path}: cannot read it ({e})"
+    if isinstance(raw, dict):  # tolerate {"examples": [...]}
+        raw = raw.get("examples", [])
+    if not isinstance(raw, list):
+        return [], f"{path}: expected a JSON list"
+    out = []
+    for r in raw:
+        if not isinstance(r, dict) or ("path" not in r and "index" not in r):
+            continue
+        idx = r.get("index")
+        out.append(Example(r.get("label"), r.get("baseline_pred"), r.get("wsms_pred"), r.get("path"),
+                           int(idx) if isinstance(idx, int | float) and not isinstance(idx, bool) else None))
+    return out, None
+
+
+def resolve_example_path(example: Example, *roots: str | Path) -> Path | None:
+    """The image file of ``example``: absolute, or relative to one of ``roots``."""
+    if not example.path:
+        return None
+    p = Path(example.path).expanduser()
+    if p.is_absolute():
+        return p if p.is_file() else None
+    for r in roots:
+        if r and (Path(r) / p).is_file():
+            return Path(r) / p
+    return None
+
+
+def class_name(value: str | int | None, classes: list[str]) -> str:
+    if isinstance(value, int) and 0 <= value < len(classes):
+        return classes[value]
+    return "?" if value is None else str(value)

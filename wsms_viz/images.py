@@ -1,0 +1,440 @@
+"""Images for the app: a labelled gallery, sample photos and safe decoding of uploads.
+
+Everything returns ``(H, W, 3)`` uint8 numpy arrays at the image's own resolution; the
+app zooms them with :func:`wsms_viz.zoom.zoom` and only then resizes to 32x32, so a
+large photo shows real detail when zoomed into.
+
+* :class:`Gallery` reads the validation images of a dataset directory: an ImageFolder
+  (``root/<class>/<file>``; the shared ``cifar10-jpeg`` layout with ``train/`` uses its
+  val split, files ``4500.jpg`` to ``4999.jpg`` of each class) or a torchvision CIFAR
+  root (``cifar-10-batches-py`` / ``cifar-100-python``, its test set).
+* :func:`sample_photos` are the real photos scikit-image bundles: a cat, a horse, ...
+* :func:`decode_image` turns untrusted bytes into RGB or raises :class:`ImageError`
+  with a message for a person: zero bytes, not an image, truncated, too many pixels
+  (checked from the header before anything is decoded), and it converts EXIF-rotated,
+  palette, transparent, CMYK, 16-bit, greyscale and animated images correctly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import re
+import struct
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .zoom import CIFAR10_MEAN
+
+# A 12-megapixel phone photo is 12M pixels; 50M leaves room for large camera files while
+# refusing the classic decompression bombs (a few KB that claim gigapixels). Decoding a
+# 50M-pixel RGB image takes 150 MB, which this app can afford; PIL's own guard is set to
+# the same limit so it also protects code paths that do not go through decode_image.
+MAX_PIXELS = 50_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+MAX_UPLOAD_MB = 25  # keep equal to server.maxUploadSize in .streamlit/config.toml
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+# Transparent areas are filled with the CIFAR-10 mean colour, the same grey the zoom
+# transform pads with: after normalisation it is 0, so it adds no edge the network has
+# not seen at every border of every training image.
+BACKGROUND = tuple(round(255 * m) for m in CIFAR10_MEAN)
+SMALL_SIDE = 8  # below this many pixels on a side the app warns the image is tiny
+
+
+class ImageError(ValueError):
+    """An upload that cannot be shown; the message says why, for the person who sent it."""
+
+
+@dataclass
+class DecodedImage:
+    """An image ready for the app.
+
+    Attributes:
+        pixels: ``(H, W, 3)`` uint8 RGB at the file's own resolution, upright.
+        name: where it came from (file name, ``cat #3``, ...).
+        notes: what was done to it, in words for the page ("rotated upright ...").
+        label: the true class name when known (gallery images), else None.
+        key: a short stable id (content hash) for caches.
+    """
+
+    pixels: np.ndarray
+    name: str
+    notes: list[str] = field(default_factory=list)
+    label: str | None = None
+    key: str = ""
+
+    def __post_init__(self):
+        if not self.key:
+            self.key = hashlib.sha256(self.pixels.tobytes()).hexdigest()[:16] + f"-{self.pixels.shape}"
+
+
+# --- decoding untrusted bytes -------------------------------------------------------
+
+def decode_image(data: bytes, name: str = "upload") -> DecodedImage:
+    """Decodes an uploaded file into an upright RGB image, or raises :class:`ImageError`.
+
+    Args:
+        data: the file's bytes.
+        name: the file name, used in messages.
+
+    Example:
+        >>> buf = io.BytesIO(); Image.new("L", (4, 2), 128).save(buf, "PNG")
+        >>> decode_image(buf.getvalue()).pixels.shape
+        (2, 4, 3)
+    """
+    if not data:
+        raise ImageError(f"{name} is empty (0 bytes): nothing to show. Pick another file.")
+    if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+        raise ImageError(f"{name} is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_MB} MB.")
+    try:
+        with warnings.catch_warnings():
+            # PIL warns (rather than raises) between MAX_IMAGE_PIXELS and twice that.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            _check_size(im.size, name)  # from the header only: nothing decoded yet
+            notes: list[str] = []
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                im.seek(0)
+                notes.append(f"animated image with {frames} frames: showing the first frame only")
+            im.load()
+            rgb = _to_rgb(im, notes)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(
+            f"{name} claims more than {MAX_PIXELS / 1e6:.0f} million pixels: refused before decoding "
+            "(a file this size is usually a 'decompression bomb')."
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"{name} is not an image this app can read (it accepts JPEG, PNG, GIF, BMP, WebP and TIFF)."
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as e:
+        # PIL reports truncated and corrupt data as OSError ("image file is truncated"),
+        # SyntaxError (bad headers) or ValueError; all mean the same to the user.
+        raise ImageError(f"{name} is damaged or truncated and cannot be decoded ({e}).") from None
+    if min(rgb.shape[:2]) < SMALL_SIDE:
+        h, w = rgb.shape[:2]
+        notes.append(f"tiny image ({w}x{h} pixels): the network will see little more than flat colour")
+    return DecodedImage(rgb, name, notes)
+
+
+def _check_size(size: tuple[int, int], name: str) -> None:
+    w, h = size
+    if w < 1 or h < 1:
+        raise ImageError(f"{name} has no pixels ({w}x{h}).")
+    if w * h > MAX_PIXELS:
+        raise ImageError(
+            f"{name} is {w}x{h} = {w * h / 1e6:.0f} million pixels, more than the {MAX_PIXELS / 1e6:.0f} "
+            "million this app decodes: refused before decoding. Resize it and upload again."
+        )
+
+
+def _to_rgb(im: Image.Image, notes: list[str]) -> np.ndarray:
+    """Any PIL mode to upright ``(H, W, 3)`` uint8, saying in ``notes`` what changed."""
+    upright = ImageOps.exif_transpose(im)
+    if upright is not None and upright is not im:
+        orientation = im.getexif().get(0x0112, 1)
+        if orientation not in (None, 1):
+            notes.append(f"turned upright using the photo's EXIF orientation (tag {orientation})")
+        im = upright
+    mode = im.mode
+    if mode == "P":
+        transparent = "transparency" in im.info
+        im = im.convert("RGBA" if transparent else "RGB")
+        mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return _wide_grey_to_rgb(im, notes)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            notes.append("transparent areas filled with grey (the CIFAR-10 mean colour)")
+        bg = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return np.asarray(Image.alpha_composite(bg, rgba).convert("RGB"))
+    if mode == "CMYK":
+        notes.append("converted from CMYK to RGB")
+    elif mode in ("L", "1"):
+        notes.append("greyscale: the same grey in all three colour channels")
+    return np.asarray(im.convert("RGB"))
+
+
+def _wide_grey_to_rgb(im: Image.Image, notes: list[str]) -> np.ndarray:
+    """16-bit, 32-bit integer or float greyscale to 8 bits by its value range.
+
+    ``Image.convert("L")`` clips such images at 255 (a 16-bit photo comes out white), so
+    the values are scaled: 16-bit data by 65535 / 255 (its full range, as a viewer shows
+    it), 32-bit integers and floats, whose range the file does not say, from their own
+    min and max.
+    """
+    a = np.asarray(im).astype(np.float64)
+    if a.ndim == 3:
+        a = a[..., 0]
+    lo, hi = float(a.min()), float(a.max())
+    if im.mode.startswith("I;16"):
+        a = a / 257.0
+        notes.append("16-bit greyscale scaled to 8 bits")
+    elif not (lo >= 0 and hi <= 255):
+        a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
+        notes.append(f"{im.mode} greyscale stretched from [{lo:g}, {hi:g}] to 8 bits")
+    g = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    return np.repeat(g[..., None], 3, axis=2)
+
+
+def load_image_file(path: str | Path) -> DecodedImage:
+    """Reads an image file from disk through the same checks as an upload."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ImageError(f"cannot read {path}: {e.strerror or e}") from None
+    return decode_image(data, path.name)
+
+
+# --- square crop: the networks take square inputs ---------------------------------
+
+def square_crop(pixels: np.ndarray, center: tuple[float, float] = (0.5, 0.5)) -> tuple[np.ndarray, tuple[float, float]]:
+    """The largest square of ``pixels`` that follows ``center``, and the centre inside it.
+
+    A non-square photo is cut to a square as large as its short side (no squashing, no
+    padding). Along the long side the square slides to put ``center`` (``(y, x)``
+    fractions of the photo) in its middle, stopping at the edges.
+
+    Returns:
+        ``(square, (cy, cx))``: the square view and ``center`` as fractions of it.
+    """
+    h, w = pixels.shape[:2]
+    s = min(h, w)
+    cy, cx = center
+    top = int(min(max(round(cy * h - s / 2), 0), h - s))
+    left = int(min(max(round(cx * w - s / 2), 0), w - s))
+    sq = pixels[top:top + s, left:left + s]
+    inner = (min(max((cy * h - top) / s, 0.0), 1.0), min(max((cx * w - left) / s, 0.0), 1.0))
+    return sq, inner
+
+
+def square_box(shape: tuple[int, ...], center: tuple[float, float] = (0.5, 0.5)) -> tuple[int, int, int]:
+    """``(top, left, side)`` of the square :func:`square_crop` takes from an image of ``shape``."""
+    h, w = shape[:2]
+    s = min(h, w)
+    top = int(min(max(round(center[0] * h - s / 2), 0), h - s))
+    left = int(min(max(round(center[1] * w - s / 2), 0), w - s))
+    return top, left, s
+
+
+# --- sample photos with no dataset -----------------------------------------------
+
+# name -> (loader in skimage.data, CIFAR-10 class or None, caption)
+_SAMPLES: dict[str, tuple[str, str | None, str]] = {
+    "chelsea (a cat)": ("chelsea", "cat", "Chelsea the cat, scikit-image's sample photo"),
+    "horse (silhouette)": ("horse", "horse", "a black-and-white horse silhouette"),
+    "rocket": ("rocket", None, "a rocket on its launch pad (no CIFAR-10 class)"),
+    "coffee": ("coffee", None, "a cup of coffee (no CIFAR-10 class)"),
+    "astronaut": ("astronaut", None, "astronaut Eileen Collins (no CIFAR-10 class)"),
+    "motorcycle": ("stereo_motorcycle", None, "a motorcycle (no CIFAR-10 class; closest: automobile)"),
+}
+
+
+def sample_photos() -> list[str]:
+    """Names of the bundled sample photos (scikit-image ships them in its wheel)."""
+    return list(_SAMPLES)
+
+
+@lru_cache(maxsize=8)
+def _sample_pixels(loader: str) -> np.ndarray:
+    import skimage.data
+
+    a = getattr(skimage.data, loader)()
+    if isinstance(a, tuple):  # stereo_motorcycle returns (left, right, disparity)
+        a = a[0]
+    a = np.asarray(a)
+    if a.dtype == bool:
+        a = np.where(a, 0, 255).astype(np.uint8)  # the horse: black shape on white
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    a = a[..., :3].astype(np.uint8)
+    a.setflags(write=False)
+    return a
+
+
+def load_sample(name: str) -> DecodedImage:
+    if name not in _SAMPLES:
+        raise ValueError(f"unknown sample photo {name!r}; known: {', '.join(_SAMPLES)}")
+    loader, label, caption = _SAMPLES[name]
+    return DecodedImage(_sample_pixels(loader), name, [caption], label=label, key=f"sample:{loader}")
+
+
+# --- a labelled gallery from a dataset directory -------------------------------------
+
+_VAL_FILE = re.compile(r"^(\d+)\.\w+$")
+VAL_RANGE = (4500, 4999)  # cifar10-jpeg README: files 4500..4999 of each class are val
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    label: int
+    index: int  # position within its class
+    path: str | None = None  # an image file, or None for an in-memory CIFAR array
+
+
+class Gallery:
+    """Labelled validation images of one dataset directory.
+
+    Args:
+        root: an ImageFolder directory (``root/<class>/<image>``), a directory holding
+            such a folder as ``val/``, ``test/`` or ``train/`` (``train/`` in the
+            ``cifar10-jpeg`` layout gives its val split), or a torchvision CIFAR root.
+
+    Raises:
+        ImageError: when ``root`` is none of these; the message says what was found.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser()
+        self._array: np.ndarray | None = None
+        if not self.root.is_dir():
+            raise ImageError(f"dataset directory {self.root} does not exist")
+        cifar = _find_cifar_batches(self.root)
+        if cifar is not None:
+            self.kind = "torchvision CIFAR (test set)"
+            self.classes, self._array, labels = cifar
+            per: dict[int, int] = {}
+            items = []
+            for lab in labels:
+                items.append(GalleryItem(int(lab), per.get(int(lab), 0)))
+                per[int(lab)] = per.get(int(lab), 0) + 1
+            self.items = items
+            self.split_note = f"the {len(items):,} images of the official test set"
+            return
+        folder, split_note = _pick_image_folder(self.root)
+        self.kind = "ImageFolder"
+        self.classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        items = []
+        use_val_range = folder.name == "train"
+        for c, cls in enumerate(self.classes):
+            files = sorted(p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if use_val_range:
+                files = [p for p in files if _in_val_range(p.name)]
+            items += [GalleryItem(c, i, str(p)) for i, p in enumerate(files)]
+        if not items:
+            raise ImageError(f"{folder} has class folders but no images in them")
+        self.items = items
+        self.split_note = split_note
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def of_class(self, label: int) -> list[GalleryItem]:
+        return [it for it in self.items if it.label == label]
+
+    def load(self, item: GalleryItem) -> DecodedImage:
+        cls = self.classes[item.label]
+        name = f"{cls} #{item.index}"
+        if item.path is None:
+            a = self._array[self.items.index(item)]
+            return DecodedImage(a, name, label=cls, key=f"cifar:{self.root}:{item.label}:{item.index}")
+        img = load_image_file(item.path)
+        img.name, img.label, img.key = name, cls, f"file:{item.path}"
+        return img
+
+    def at(self, index: int) -> DecodedImage:
+        """The ``index``-th image in gallery order (class by class, files sorted)."""
+        if not 0 <= index < len(self.items):
+            raise IndexError(f"gallery index {index} out of range 0..{len(self.items) - 1}")
+        return self.load(self.items[index])
+
+
+def _in_val_range(filename: str) -> bool:
+    m = _VAL_FILE.match(filename)
+    return bool(m) and VAL_RANGE[0] <= int(m.group(1)) <= VAL_RANGE[1]
+
+
+def _is_image_folder(path: Path) -> bool:
+    subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")] if path.is_dir() else []
+    return any(any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir()) for d in subdirs[:50])
+
+
+def _pick_image_folder(root: Path) -> tuple[Path, str]:
+    for sub, note in (("val", "its val/ folder"), ("test", "its test/ folder")):
+        if _is_image_folder(root / sub):
+            return root / sub, note
+    train = root / "train"
+    if _is_image_folder(train):
+        has_val = any(_in_val_range(f.name) for d in train.iterdir() if d.is_dir() for f in list(d.iterdir())[:5000])
+        if has_val:
+            return train, f"the val split: files {VAL_RANGE[0]}..{VAL_RANGE[1]} of each class, never trained on"
+        raise ImageError(
+            f"{train} has no files numbered {VAL_RANGE[0]}..{VAL_RANGE[1]}, the val split; "
+            "point the app at a val/ or test/ folder instead"
+        )
+    if _is_image_folder(root):
+        return root, "every image in it"
+    raise ImageError(
+        f"{root} is not an ImageFolder (class sub-folders with images), a folder with val/, test/ or "
+        "train/ inside, nor a torchvision CIFAR root (cifar-10-batches-py)"
+    )
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """CIFAR's python batches are pickles; this unpickler builds only plain containers
+    and numpy arrays, so a doctored file cannot run code (torchvision uses plain
+    ``pickle.load``, and its CUDA wheel does not import on this CPU machine anyway)."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file")
+
+
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return _ArraysOnly(f, encoding="latin1").load()
+
+
+def _find_cifar_batches(root: Path) -> tuple[list[str], np.ndarray, list[int]] | None:
+    for sub, meta_name, test_name, label_key, names_key in (
+        ("cifar-10-batches-py", "batches.meta", "test_batch", "labels", "label_names"),
+        ("cifar-100-python", "meta", "test", "fine_labels", "fine_label_names"),
+    ):
+        d = root / sub if (root / sub).is_dir() else (root if root.name == sub else None)
+        if d is None or not (d / test_name).is_file():
+            continue
+        try:
+            meta, test = _unpickle(d / meta_name), _unpickle(d / test_name)
+            data = np.asarray(test["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            return list(meta[names_key]), data, [int(x) for x in test[label_key]]
+        except (OSError, KeyError, ValueError, pickle.UnpicklingError, EOFError) as e:
+            raise ImageError(f"{d} looks like a CIFAR root but cannot be read: {e}") from None
+    return None
+
+
+def default_data_dir(repo_root: str | Path | None = None) -> Path:
+    """``$WSMS_DATA``, else ``../shared/datasets/cifar10-jpeg`` beside the repository."""
+    env = os.environ.get("WSMS_DATA")
+    if env:
+        return Path(env).expanduser()
+    repo = Path(repo_root) if repo_root else Path(__file__).resolve().parent.parent
+    return repo.parent / "shared" / "datasets" / "cifar10-jpeg"
+
+
+def encode(pixels: np.ndarray, max_side: int | None = None, fmt: str = "PNG") -> bytes:
+    """PNG (or JPEG) bytes of an ``(H, W, 3)`` uint8 image, shrunk to ``max_side`` if larger."""
+    im = Image.fromarray(np.ascontiguousarray(pixels))
+    if max_side and max(im.size) > max_side:
+        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+    return buf.getvalue()

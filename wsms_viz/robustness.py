@@ -1,0 +1,130 @@
+"""The scale-robustness page: accuracy against zoom and training curves from the cards,
+and the parameter / multiplication table beside the paper's.
+
+Every figure here is read from what a checkpoint's card records (``scale_robustness``
+and ``log``, written by the trainer and the evaluator); a card without them (an untrained
+model, an older card) is listed as missing rather than guessed.
+
+``python -m wsms_viz.robustness`` rewrites ``complexity_table.json`` beside this file
+from :func:`wsms_viz.complexity.table` (it takes ~20 s on 2 cores: the DenseNet rows),
+so the page shows the table at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .catalog import LoadedModel
+from .zoom_figures import COLORS
+
+COMPLEXITY_JSON = Path(__file__).with_name("complexity_table.json")
+
+
+def accuracy_curves(models: Sequence[LoadedModel]) -> tuple[list[tuple[str, list[float], list[float]]], list[str]]:
+    """``(label, zooms, val_acc)`` per model whose card has a scale-robustness curve,
+    and the labels of those without one."""
+    curves, missing = [], []
+    for m in models:
+        sr = m.card.get("scale_robustness") or {}
+        zooms, acc = sr.get("zooms"), sr.get("val_acc")
+        if isinstance(zooms, list) and isinstance(acc, list) and zooms and len(zooms) == len(acc):
+            curves.append((m.label, [float(z) for z in zooms], [float(a) for a in acc]))
+        else:
+            missing.append(m.label)
+    return curves, missing
+
+
+def accuracy_figure(curves: list[tuple[str, list[float], list[float]]]) -> go.Figure:
+    """Validation accuracy against zoom, one line per model."""
+    fig = go.Figure()
+    for i, (label, z, acc) in enumerate(curves):
+        pct = max(acc) <= 1.0
+        fig.add_trace(go.Scatter(x=z, y=acc if pct else [a / 100 for a in acc], mode="lines+markers", name=label,
+                                 line=dict(color=COLORS[i % len(COLORS)], width=2)))
+    fig.add_vline(x=1.0, line=dict(color="grey", dash="dot"))
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="zoom factor",
+                      yaxis=dict(title="val accuracy", tickformat=".0%"), legend=dict(orientation="h", y=1.1))
+    return fig
+
+
+def summary_rows(models: Sequence[LoadedModel]) -> list[dict]:
+    """Per model: val accuracy at zoom 1 and the mean over the zoom range, from the card."""
+    rows = []
+    for m in models:
+        metrics = m.card.get("metrics") or {}
+        sr = m.card.get("scale_robustness") or {}
+        z, acc = sr.get("zooms") or [], sr.get("val_acc") or []
+        at1 = next((a for zz, a in zip(z, acc, strict=False) if abs(float(zz) - 1.0) < 1e-6), None)
+        rows.append({
+            "model": m.label, "trained": m.trained,
+            "train acc": metrics.get("train_acc"), "val acc": metrics.get("val_acc"),
+            "val acc at zoom 1": at1,
+            "mean val acc over zooms": sum(acc) / len(acc) if acc else None,
+            "zoom range": f"{min(z):g}x-{max(z):g}x" if z else None,
+            "epochs": len(m.card.get("log") or []) or None,
+        })
+    return rows
+
+
+def training_figure(models: Sequence[LoadedModel]) -> tuple[go.Figure | None, list[str]]:
+    """Loss and accuracy per epoch (train solid, val dashed) from each card's ``log``."""
+    logged = [(m.label, m.card.get("log")) for m in models]
+    logged = [(lab, log) for lab, log in logged if isinstance(log, list) and log]
+    missing = [m.label for m in models if m.label not in {lab for lab, _ in logged}]
+    if not logged:
+        return None, missing
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for i, (label, log) in enumerate(logged):
+        c = COLORS[i % len(COLORS)]
+        ep = [r.get("epoch", k + 1) for k, r in enumerate(log)]
+        for col, key in ((1, "loss"), (2, "acc")):
+            for split, dash in (("train", None), ("val", "dash")):
+                y = [r.get(f"{split}_{key}") for r in log]
+                if all(v is None for v in y):
+                    continue
+                fig.add_trace(go.Scatter(x=ep, y=y, mode="lines", name=f"{label} {split}",
+                                         line=dict(color=c, dash=dash), legendgroup=label,
+                                         showlegend=col == 1), 1, col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig, missing
+
+
+def complexity_rows() -> list[dict]:
+    """The paper-table rows: from ``complexity_table.json`` if present, else computed."""
+    if COMPLEXITY_JSON.is_file():
+        return json.loads(COMPLEXITY_JSON.read_text(encoding="utf-8"))
+    from .complexity import table
+
+    return table()
+
+
+def model_cost_rows(models: Sequence[LoadedModel]) -> list[dict]:
+    """Parameters and multiplications of the selected models themselves (one 32x32 image)."""
+    from .complexity import count_mults, count_params
+    from .models import model_config
+
+    rows = []
+    for m in models:
+        name, config = m.registry_name, model_config(m.model)
+        rows.append({"model": m.label, "registry name": name,
+                     "parameters (M)": count_params(name, **config) / 1e6,
+                     "multiplications (M)": count_mults(name, **config) / 1e6})
+    return rows
+
+
+def main() -> None:
+    from .complexity import table
+
+    rows = table()
+    COMPLEXITY_JSON.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {len(rows)} rows to {COMPLEXITY_JSON}")
+
+
+if __name__ == "__main__":
+    main()

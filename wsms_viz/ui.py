@@ -1,0 +1,342 @@
+"""Streamlit helpers shared by the pages: the sidebar, the zoom slider and the caches.
+
+The only module of the package that imports streamlit. Models are cached with
+``st.cache_resource`` (one copy for every session; never modified), per-image results
+with ``st.cache_data`` keyed by short hashable ids (the image's content hash, the centre,
+the model keys), the pixels themselves passed as ``_pixels`` so they are not hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from . import catalog, predict
+from .checkpoint import CheckpointError
+from .images import (
+    IMAGE_SUFFIXES,
+    DecodedImage,
+    Gallery,
+    ImageError,
+    decode_image,
+    default_data_dir,
+    load_image_file,
+    load_sample,
+    sample_photos,
+    square_box,
+    square_crop,
+)
+from .zoom_figures import animation_figure
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCES = ("Dataset (val split)", "Sample photos", "Upload your own", "Baseline wrong, WSMS right")
+ZOOM_MIN, ZOOM_MAX = predict.ZOOMS[0], predict.ZOOMS[-1]
+
+
+@dataclass
+class Selection:
+    """What the sidebar picked, for the pages (stored per session in session state)."""
+
+    image: DecodedImage | None
+    models: list[catalog.LoadedModel]
+    center: tuple[float, float]
+    checkpoint_root: Path
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def model_keys(self) -> tuple[str, ...]:
+        return tuple(m.key for m in self.models)
+
+    @property
+    def any_untrained(self) -> bool:
+        return any(not m.trained for m in self.models)
+
+
+# --- caches ---------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading model ...", max_entries=16)
+def model(key: str, stamp: float = 0.0) -> catalog.LoadedModel:
+    """One loaded model for everybody; ``stamp`` (the card's mtime) reloads a new checkpoint."""
+    return catalog.load(key)
+
+
+def _stamp(key: str) -> float:
+    card = Path(key) / "card.json"
+    return card.stat().st_mtime if card.is_file() else 0.0
+
+
+def load_models(keys: list[str]) -> tuple[list[catalog.LoadedModel], list[str]]:
+    out, errors = [], []
+    for k in keys:
+        try:
+            out.append(model(k, _stamp(k)))
+        except CheckpointError as e:
+            errors.append(str(e))
+    return out, errors
+
+
+@st.cache_resource(show_spinner="Reading the dataset folder ...", max_entries=4)
+def gallery(root: str) -> Gallery:
+    return Gallery(root)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def zoom_inputs(image_key: str, center: tuple[float, float], _pixels: np.ndarray) -> np.ndarray:
+    """``(Z, 3, 32, 32)`` float32: the image at every zoom of :data:`predict.ZOOMS`."""
+    return predict.zoom_stack(predict.prepare(_pixels, center), predict.ZOOMS).numpy()
+
+
+@st.cache_data(max_entries=64, show_spinner="Running the models over every zoom ...")
+def sweeps(image_key: str, center: tuple[float, float], model_keys: tuple[str, ...],
+           stages_on: tuple[bool, ...], tta: bool, _pixels: np.ndarray) -> list[predict.Sweep]:
+    """Every selected model's predictions at every zoom (plus the TTA baseline when asked)."""
+    import torch
+
+    stack = torch.from_numpy(zoom_inputs(image_key, center, _pixels))
+    models, _ = load_models(list(model_keys))
+    out = [predict.sweep(m, stack, stage_mask=predict.mask_for(m, stages_on)) for m in models]
+    if tta:
+        prepared = predict.prepare(_pixels, center)
+        out += [predict.tta_sweep(m, prepared) for m in models if m.is_baseline]
+    return out
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def animation(image_key: str, center: tuple[float, float], model_keys: tuple[str, ...],
+              stages_on: tuple[bool, ...], tta: bool, cls: str, _pixels: np.ndarray) -> dict:
+    """The zoom animation as a plain dict, built and validated once (about 0.3 s).
+
+    Cached as a resource and never modified: each rerun patches a shallow copy
+    (:func:`wsms_viz.zoom_figures.at_zoom`).
+    """
+    s = sweeps(image_key, center, model_keys, stages_on, tta, _pixels)
+    inputs = (zoom_inputs(image_key, center, _pixels).transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
+    _, inner = square_crop(_pixels, center)
+    return animation_figure(_pixels, square_box(_pixels.shape, center), inner, inputs, s, cls, 1.0).to_dict()
+
+
+# --- widgets --------------------------------------------------------------------------
+
+def zoom_slider(where=None) -> float:
+    """The zoom slider; its value (key ``zoom``) is kept across pages for the session."""
+    where = where or st
+    return float(where.slider(
+        "Zoom", ZOOM_MIN, ZOOM_MAX, 1.0, 0.1, key="zoom", format="%.1fx", persist_state="session",
+        help="1x is the image as it is; 2x crops half its width around the centre and enlarges "
+             "it; 0.5x shrinks it to half size inside a grey frame.",
+    ))
+
+
+def intro(what: str, paper: str) -> None:
+    """The two or three sentences every page opens with."""
+    st.markdown(what)
+    st.caption(f"In the paper: {paper}")
+
+
+def untrained_notice(sel: Selection) -> None:
+    if sel.any_untrained:
+        st.warning(
+            "These models are **untrained** (random weights): the pages work, but their predictions "
+            f"mean nothing yet. No checkpoints in `{sel.checkpoint_root}` yet: train with "
+            f"`{catalog.TRAIN_HINT}`.", icon=":material/warning:")
+
+
+def need_image(sel: Selection) -> bool:
+    """Shows a hint and returns False when there is no image or no model to show."""
+    if sel.image is None:
+        st.info("Pick an image in the sidebar (a dataset image, a sample photo or your own).")
+        return False
+    if not sel.models:
+        st.info("Pick at least one model in the sidebar.")
+        return False
+    return True
+
+
+def sidebar() -> Selection:
+    """Draws the sidebar every page shares (each page calls it first) and returns the selection."""
+    sb = st.sidebar
+    notes: list[str] = []
+    root = catalog.checkpoint_root(REPO)
+    keys = catalog.available(root)
+    trained = not keys[0].startswith(catalog.UNTRAINED_PREFIX)
+    sb.subheader("Models")
+    if not trained:
+        sb.caption(f"No checkpoints in `{root}` yet: train with `python -m wsms_viz.train ...`. "
+                   "Showing untrained models.")
+    picked = sb.multiselect("Models to compare", keys, default=keys[:4], format_func=catalog.label_of,
+                            key="models", persist_state="session")
+    models, errors = load_models(picked)
+    for e in errors:
+        sb.error(e)
+    sb.subheader("Image")
+    image = _image_picker(sb, root, notes)
+    sb.caption("Zoom centre (fractions of width and height)")
+    c1, c2 = sb.columns(2)
+    cx = c1.slider("centre x", 0.0, 1.0, 0.5, 0.05, key="cx", persist_state="session")
+    cy = c2.slider("centre y", 0.0, 1.0, 0.5, 0.05, key="cy", persist_state="session")
+    return Selection(image, models, (round(cy, 2), round(cx, 2)), root, notes)
+
+
+def _image_picker(sb, root: Path, notes: list[str]) -> DecodedImage | None:
+    examples, ex_error = catalog.read_examples(root)
+    sources = list(SOURCES) if examples else list(SOURCES[:3])
+    source = sb.radio("Source", sources, key="source", persist_state="session")
+    if source == SOURCES[0]:
+        return _dataset_image(sb)
+    if source == SOURCES[1]:
+        name = sb.selectbox("Photo", sample_photos(), key="sample", persist_state="session")
+        return load_sample(name)
+    if source == SOURCES[2]:
+        return _uploaded_image(sb)
+    if ex_error:
+        sb.error(ex_error)
+    return _example_image(sb, examples, root)
+
+
+def _dataset_image(sb) -> DecodedImage | None:
+    default = str(catalog_default_data())
+    data_dir = sb.text_input("Dataset folder", default, key="data_dir", persist_state="session",
+                             help="An ImageFolder, the cifar10-jpeg folder or a torchvision CIFAR root "
+                                  "(set WSMS_DATA to change the default).")
+    try:
+        g = gallery(str(Path(data_dir).expanduser()))
+    except ImageError as e:
+        sb.error(f"{e}. Try the sample photos meanwhile.")
+        return None
+    sb.caption(f"{g.kind}: {g.split_note}.")
+    cls = sb.selectbox("Class", g.classes, key="data_class", persist_state="session")
+    items = g.of_class(g.classes.index(cls))
+    if not items:
+        sb.warning(f"no images of class {cls}")
+        return None
+    i = sb.number_input(f"Image number (0-{len(items) - 1})", 0, len(items) - 1, 0, 1, key="data_index",
+                        persist_state="session")
+    try:
+        return g.load(items[int(i)])
+    except ImageError as e:
+        sb.error(str(e))
+        return None
+
+
+def catalog_default_data() -> Path:
+    return default_data_dir(REPO)
+
+
+def _uploaded_image(sb) -> DecodedImage | None:
+    up = sb.file_uploader("Your image", type=[s.lstrip(".") for s in IMAGE_SUFFIXES], key="upload",
+                          help="Any photo; it keeps its full resolution (the zoom crops it before shrinking).")
+    if up is None:
+        return None
+    data = up.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    cached = st.session_state.get("_upload_cache")
+    if cached and cached[0] == digest:  # decoding a big photo again on every rerun is slow
+        result = cached[1]
+    else:
+        try:
+            result = decode_image(data, up.name)
+            result.key = f"upload:{digest}"
+        except ImageError as e:
+            result = str(e)
+        st.session_state["_upload_cache"] = (digest, result)
+    if isinstance(result, str):
+        sb.error(result)
+        return None
+    for n in result.notes:
+        sb.info(n)
+    return result
+
+
+def _example_image(sb, examples: list[catalog.Example], root: Path) -> DecodedImage | None:
+    names = catalog.CIFAR10_CLASSES
+    labels = [f"{i}: {catalog.class_name(e.label, names)} (baseline said {catalog.class_name(e.baseline_pred, names)}"
+              f", WSMS said {catalog.class_name(e.wsms_pred, names)})" for i, e in enumerate(examples)]
+    i = sb.selectbox("Example", range(len(examples)), format_func=labels.__getitem__, key="example",
+                     persist_state="session")
+    ex = examples[int(i)]
+    data_dir = Path(st.session_state.get("data_dir") or catalog_default_data())
+    try:
+        path = catalog.resolve_example_path(ex, root, data_dir, REPO)
+        if path is not None:
+            img = load_image_file(path)
+        elif ex.index is not None:
+            img = gallery(str(data_dir)).at(ex.index)
+        else:
+            sb.error(f"example {i}: its file {ex.path} is not found")
+            return None
+    except (ImageError, IndexError) as e:
+        sb.error(f"example {i}: {e}")
+        return None
+    if ex.label is not None:
+        img.label = catalog.class_name(ex.label, names)
+    return img
+
+
+STAGE_NAMES = ("full image", "1/2 size", "1/4 size", "1/8 size", "1/16 size")
+
+
+def stage_toggles(where, models: list[catalog.LoadedModel]) -> tuple[bool, ...]:
+    """One on/off toggle per WSMS stage (the lesion study); all on when no model has stages."""
+    n = predict.stage_count(models)
+    if n == 1:
+        return ()
+    where.caption("Stages of the multi-stage models (switch one off: a lesion)")
+    cols = where.columns(n)
+    return tuple(cols[s].toggle(f"stage {s + 1}", True, key=f"stage_{s}", help=f"stage {s + 1} sees the "
+                                f"image at {STAGE_NAMES[min(s, len(STAGE_NAMES) - 1)]}") for s in range(n))
+
+
+def class_picker(where, sweeps: list[predict.Sweep], label: str | None) -> str:
+    """The class whose probability the curve follows: the true one, else the first model's guess."""
+    classes = list(sweeps[0].classes)
+    default = label if label in classes else sweeps[0].top(1.0, 1)[0][0]
+    return where.selectbox("Class to follow", classes, index=classes.index(default), key=f"follow_{label}")
+
+
+def top5_columns(sweeps: list[predict.Sweep], zoom: float, cls: str) -> None:
+    """Each model's top-5 at ``zoom``, side by side; the followed class in bold."""
+    cols = st.columns(len(sweeps))
+    for col, s in zip(cols, sweeps, strict=True):
+        top = s.top(zoom)
+        col.markdown(f"**{s.label}** at {zoom:.1f}x")
+        col.dataframe(
+            {"class": [c for c, _ in top], "probability": [p for _, p in top]},
+            hide_index=True, width="stretch", height=218,
+            column_config={"probability": st.column_config.ProgressColumn(
+                "probability", format="percent", min_value=0.0, max_value=1.0)},
+        )
+        p = float(s.curve(cls)[predict.nearest(s.zooms, zoom)])
+        col.caption(f"P({cls}) = {p:.1%}")
+
+
+def pending(module: str) -> None:
+    """Says that a page's analysis module has not landed yet (issue 4 is built in parts)."""
+    st.info(f"This page's analysis (`wsms_viz.{module}`) is still being written; the page fills in as it lands.",
+            icon=":material/construction:")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Tracing the model ...")
+def architecture(key: str):
+    """``(Architecture, figure)`` of a loaded model, computed once."""
+    from .architecture import diagram, trace
+
+    arch = trace(model(key, _stamp(key)).model)
+    return arch, diagram(arch)
+
+
+@st.cache_data(show_spinner="Counting parameters and multiplications ...")
+def complexity_table() -> list[dict]:
+    from .robustness import complexity_rows
+
+    return complexity_rows()
+
+
+@st.cache_data(max_entries=16, show_spinner="Counting parameters and multiplications ...")
+def model_costs(keys: tuple[str, ...]) -> list[dict]:
+    from .robustness import model_cost_rows
+
+    return model_cost_rows(load_models(list(keys))[0])
