@@ -131,6 +131,7 @@ def test_grad_cam_reads_the_last_block_of_the_right_stage(stage):
     torch.manual_seed(0)
     m = create_model("wsms_resnet20").eval()
     assert grad_cam_layer(m, stage) is m.stages[stage].blocks[-1]
+    assert StageFunction(m, torch.zeros(3, 32, 32), stage).last_block.block is m.stages[stage].blocks[-1]
     x = torch.randn(1, 3, 32, 32)
     a = attribute_stages(m, x, target=3, method="grad_cam")
     # Grad-CAM by hand from forward_features: channel weights = mean gradient over space.
@@ -157,6 +158,27 @@ def test_smoothgrad_wraps_ig_and_saliency_only():
         ig.completeness_gaps()
     with pytest.raises(ValueError, match="grad_cam"):
         attribute_stages(m, x, method="grad_cam", smoothgrad_samples=2)
+
+
+def test_grad_cam_ignores_forward_passes_of_other_sessions_on_the_shared_model():
+    # The app shares one model between sessions: a forward pass through the same block
+    # during a Grad-CAM call must not be taken for that call's activations.
+    torch.manual_seed(0)
+    m = create_model("wsms_resnet20").eval()
+    x = torch.randn(1, 3, 32, 32)
+    clean = attribute_stages(m, x, target=1, method="grad_cam")
+    fn = StageFunction(m, x, 0)
+    other = torch.randn(1, 3, 32, 32)
+
+    def busy(x_s):
+        out = fn(x_s)
+        m(other)  # another session's prediction, through every block, after ours
+        return out
+
+    from captum.attr import LayerGradCam
+
+    cam = LayerGradCam(busy, fn.last_block).attribute(fn.own_input, target=1, relu_attributions=True)
+    np.testing.assert_allclose(cam[0, 0].detach().numpy(), clean.stages[0].native, rtol=1e-5, atol=1e-7)
 
 
 def test_no_hooks_are_left_behind():

@@ -28,7 +28,10 @@ Methods: ``integrated_gradients`` (Sundararajan et al. 2017), ``saliency`` (|gra
 Simonyan et al. 2014), ``grad_cam`` (Selvaraju et al. 2017, ``LayerGradCam`` on the stage's
 last block), each optionally wrapped in ``NoiseTunnel`` smoothgrad (Smilkov et al. 2017;
 not Grad-CAM). A baseline backbone is one stage. Captum registers and removes its own
-hooks; this module adds none.
+hooks; this module adds none. LayerGradCam hooks a per-call wrapper around the stage's
+last block (:attr:`StageFunction.last_block`), never the block itself: the app shares one
+model between sessions, and a hook on the shared block would also fire on another
+session's forward pass running at the same time.
 """
 
 from __future__ import annotations
@@ -100,12 +103,25 @@ class Attributions:
         return [s.total - (self.logit - s.reference_logit) for s in self.stages]
 
 
+class _Tap(nn.Module):
+    """Calls ``block``; a module of its own so that a hook on it sees only this call's passes."""
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.block(x)
+
+
 class StageFunction:
     """The model as a function of stage ``s``'s own input, the other stages held fixed.
 
     Calling it with a batch ``(N, 3, h_s, w_s)`` of stage-``s`` inputs returns the
     model's logits ``(N, classes)``; the other stages' outputs are those of the image
-    the object was built for (computed once, without gradients).
+    the object was built for (computed once, without gradients). The stage's last block
+    runs through :attr:`last_block`, a wrapper private to this object, which is what
+    Grad-CAM hooks.
 
     Args:
         model: a WSMS-Net, MS-Net or baseline backbone, in eval mode.
@@ -124,6 +140,7 @@ class StageFunction:
         with torch.no_grad():
             self.inputs = [v.scale_input(x) for v in self.views]
             self.fixed = [v.output(xi) for v, xi in zip(self.views, self.inputs, strict=True)]
+        self.last_block = _Tap(self.view.blocks[-1])
 
     @property
     def view(self) -> StageView:
@@ -134,9 +151,20 @@ class StageFunction:
         """The stage's actual input for the image, ``(1, 3, h_s, w_s)``."""
         return self.inputs[self.stage]
 
+    def stage_output(self, x_s: Tensor) -> Tensor:
+        """The stage's output from its own input, as :meth:`StageView.output`.
+
+        Args:
+            x_s: a batch of stage inputs ``(N, 3, h_s, w_s)``.
+        """
+        h = self.view.stem(x_s)
+        for block in self.view.blocks[:-1]:
+            h = block(h)
+        return self.view.final(self.last_block(h))
+
     def __call__(self, x_s: Tensor) -> Tensor:
         n = x_s.shape[0]
-        outs = [self.view.output(x_s) if t == self.stage else f.expand(n, *f.shape[1:])
+        outs = [self.stage_output(x_s) if t == self.stage else f.expand(n, *f.shape[1:])
                 for t, f in enumerate(self.fixed)]
         return head(self.model, torch.cat(outs, 1))
 
@@ -167,8 +195,7 @@ def _stage_attribution(
     x_s = fn.own_input.clone().requires_grad_(True)
     reference = None
     if method == "grad_cam":
-        cam = LayerGradCam(fn, grad_cam_layer(fn.model, fn.stage)).attribute(
-            x_s, target=target, relu_attributions=True)
+        cam = LayerGradCam(fn, fn.last_block).attribute(x_s, target=target, relu_attributions=True)
         native = cam[0, 0].detach()
         return native, F.interpolate(cam.detach(), size=out_size, mode="bilinear", align_corners=False)[0, 0], None
     base = torch.zeros_like(x_s)

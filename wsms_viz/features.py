@@ -251,7 +251,7 @@ def map_similarity(a: np.ndarray, b: np.ndarray, eps: float = 1e-8) -> dict[str,
     x = a.reshape(a.shape[0], -1).astype(np.float64)
     y = b.reshape(b.shape[0], -1).astype(np.float64)
 
-    def per_channel(u, v):
+    def per_channel(u: np.ndarray, v: np.ndarray) -> float:
         nu, nv = np.linalg.norm(u, axis=1), np.linalg.norm(v, axis=1)
         ok = (nu > eps) & (nv > eps)
         return float(((u * v).sum(1)[ok] / (nu[ok] * nv[ok])).mean()) if ok.any() else float("nan")
@@ -374,6 +374,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     With no ``--checkpoint``, random-init WSMS and MS ResNet-20 (seeded), on blob images:
     the shared-filter identity is structural, so it shows before training.
+
+    Args:
+        argv: command-line arguments; None reads ``sys.argv``.
     """
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--checkpoint", action="append", default=[], help="checkpoint directory (repeatable)")

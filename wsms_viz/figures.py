@@ -24,7 +24,11 @@ STAGE_COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4"
 
 
 def stage_color(stage: int) -> str:
-    """The colour of a stage (0-based) on every figure."""
+    """The colour of a stage on every figure.
+
+    Args:
+        stage: 0-based stage index.
+    """
     return STAGE_COLORS[stage % len(STAGE_COLORS)]
 
 

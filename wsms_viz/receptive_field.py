@@ -61,12 +61,24 @@ class Field:
     map_size: int
 
     def span(self, i: int) -> tuple[int, int]:
-        """First and last input pixel (inclusive, unclipped) seen by unit ``i``."""
+        """First and last input pixel (inclusive, unclipped) seen by unit ``i``.
+
+        Args:
+            i: the unit's index along the axis.
+        """
         first = self.start + i * self.jump
         return first, first + self.size - 1
 
     def layer(self, k: int, s: int, p: int, d: int = 1, ceil_mode: bool = False) -> Field:
-        """The field after a ``k``-kernel layer of stride ``s``, padding ``p``, dilation ``d``."""
+        """The field after one window layer, by Araujo et al.'s recurrences.
+
+        Args:
+            k: kernel size.
+            s: stride.
+            p: padding (on each side).
+            d: dilation.
+            ceil_mode: pooling's ``ceil_mode`` (changes the map size only).
+        """
         span = d * (k - 1) + 1
         rnd = math.ceil if ceil_mode else math.floor
         n = rnd((self.map_size + 2 * p - span) / s) + 1
@@ -74,7 +86,12 @@ class Field:
 
 
 def union(a: Field, b: Field) -> Field:
-    """The field of a sum or concatenation of two paths from the same input."""
+    """The field of a sum or concatenation of two paths from the same input.
+
+    Args:
+        a: the field after one path.
+        b: the field after the other; it must have the same jump and map size.
+    """
     if a.jump != b.jump or a.map_size != b.map_size:
         raise ValueError(f"the two paths of a block do not line up: {a} vs {b}")
     start = min(a.start, b.start)

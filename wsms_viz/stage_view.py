@@ -39,17 +39,29 @@ class StageView:
     channels: slice
 
     def scale_input(self, x: Tensor) -> Tensor:
-        """The image this stage sees: ``x`` halved ``downscale`` times (section 3.1)."""
+        """The image this stage sees: ``x`` halved ``downscale`` times (section 3.1).
+
+        Args:
+            x: a normalised batch ``(N, 3, H, W)``.
+        """
         for _ in range(self.downscale):
             x = F.avg_pool2d(x, 2)
         return x
 
     def block_maps(self, x_s: Tensor) -> list[Tensor]:
-        """The stage's map after every block, from the stage's own (downscaled) input."""
+        """The stage's map after every block, from the stage's own (downscaled) input.
+
+        Args:
+            x_s: the stage's input, as :meth:`scale_input` returns it.
+        """
         return run_blocks(self.stem, self.blocks, x_s)
 
     def output(self, x_s: Tensor) -> Tensor:
-        """What the stage contributes to the concatenation, from its own input."""
+        """What the stage contributes to the concatenation, from its own input.
+
+        Args:
+            x_s: the stage's input, as :meth:`scale_input` returns it.
+        """
         return self.final(self.block_maps(x_s)[-1])
 
 
@@ -78,24 +90,43 @@ def stage_views(model: nn.Module) -> list[StageView]:
 
 
 def integration_layer(model: nn.Module) -> nn.Module:
-    """The integration layer of section 3.3 (``nn.Identity`` for no conv and baselines)."""
+    """The integration layer of section 3.3 (``nn.Identity`` for no conv and baselines).
+
+    Args:
+        model: a WSMS-Net, MS-Net or baseline backbone.
+    """
     return model.integration if isinstance(model, WSMSNet) else nn.Identity()
 
 
 def integration_kind(model: nn.Module) -> str:
-    """``"none"``, ``"1x1"`` or ``"3x3"`` (Fig. 3); a baseline reads as ``"none"``."""
+    """``"none"``, ``"1x1"`` or ``"3x3"`` (Fig. 3); a baseline reads as ``"none"``.
+
+    Args:
+        model: a WSMS-Net, MS-Net or baseline backbone.
+    """
     return model.config.integration if isinstance(model, WSMSNet) else "none"
 
 
 def head(model: nn.Module, concat: Tensor) -> Tensor:
-    """Integration layer, global average pooling and the classifier: concat -> logits."""
+    """Integration layer, global average pooling and the classifier: concat -> logits.
+
+    Args:
+        model: a WSMS-Net, MS-Net or baseline backbone.
+        concat: the stage outputs concatenated in channels, ``(N, sum C_s, h, w)``.
+    """
     h = integration_layer(model)(concat)
     return model.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
 
 
 def require_eval(model: nn.Module) -> None:
-    """Analyses read one image; in training mode BatchNorm would use that image's own
-    statistics (and update the running ones), so every analysis refuses it."""
+    """Raises ``ValueError`` for a model in training mode.
+
+    Analyses read one image; in training mode BatchNorm would use that image's own
+    statistics (and update the running ones), so every analysis refuses it.
+
+    Args:
+        model: any module.
+    """
     if model.training:
         raise ValueError("the model is in training mode; call model.eval() before analysing it")
 
