@@ -218,3 +218,18 @@ def test_shares_across_zoom():
     with torch.no_grad():
         pred = int(m(normalize(image).unsqueeze(0)).argmax())
     assert stage_shares_across_zoom(m, image, [1.0], method="grad_cam").target == pred
+
+
+@pytest.mark.parametrize(("name", "cfg"), [
+    ("wsms_densenet", {"backbone_config": {"depth": 10, "growth_rate": 4}, "integration": "3x3"}),
+    ("ms_vgg", {"backbone_config": {"widths": (8, 16, 32)}, "integration": "none"}),
+])
+def test_other_backbones_and_integrations_are_complete_too(name, cfg):
+    torch.manual_seed(0)
+    m = create_model(name, **cfg).eval()
+    a = attribute_stages(m, torch.randn(3, 32, 32), n_steps=32)
+    assert len(a.stages) == 3 and all(np.isfinite(s.map).all() for s in a.stages)
+    for st, gap in zip(a.stages, a.completeness_gaps(), strict=True):
+        assert abs(gap) < 2e-3 * (1 + abs(a.logit - st.reference_logit)), (st.stage, gap)
+    cam = attribute_stages(m, torch.randn(3, 32, 32), method="grad_cam")
+    assert [s.native.shape for s in cam.stages] == [(8, 8)] * 3
