@@ -2,14 +2,44 @@
 
 import streamlit as st
 
-from wsms_viz import ui
+from wsms_viz import attribution, figures, ui
 
 st.title("Attributions per stage")
 ui.intro(
-    "Which pixels pushed the network towards its answer, taken through each stage separately, on one "
-    "colour scale. When you zoom in, does the answer move to the stages that see the image smaller?",
-    "Fig. 1 and section 3.1 (each stage contributes features at its own scale); section 5 asks for "
-    "exactly this kind of analysis.",
+    "Which pixels pushed the network towards its answer, taken through each stage separately and drawn on "
+    "**one colour scale**, with the baseline beside. The bars give each stage's share of the attribution; "
+    "the last chart shows how the shares move when you zoom: does the answer move to the stages that see "
+    "the image smaller?",
+    "Fig. 1 and section 3.1 (each stage contributes features at its own scale); section 5 asks for exactly "
+    "this kind of analysis. Methods: Integrated Gradients, Saliency, Grad-CAM (Captum), NoiseTunnel = SmoothGrad.",
 )
-ui.sidebar()
-ui.pending("attribution")
+sel = ui.sidebar()
+ui.untrained_notice(sel)
+if not ui.need_image(sel):
+    st.stop()
+c1, c2, c3 = st.columns([3, 2, 2])
+zoom = ui.zoom_slider(c1)
+m = ui.pick_model(c1, sel, "attr_model")
+if m is None:
+    st.stop()
+method = c2.selectbox("Method", attribution.METHODS, key="attr_method", format_func=lambda s: s.replace("_", " "))
+target = ui.class_index(c2, m, sel, "attr_class")
+noise = c3.toggle("NoiseTunnel (SmoothGrad, 8 noisy copies)", key="attr_noise", disabled=method == "grad_cam",
+                  help="Averages the method over noisy copies of the image; Grad-CAM is smooth already.")
+noise = noise and method != "grad_cam"
+kw = dict(method=method, target=target, smoothgrad_samples=8 if noise else 0)
+attr = ui.analysis(attribution.attribute_stages, m, sel, zoom, **kw)
+maps, titles = list(attr.maps), [f"{m.label}: stage {s + 1}" for s in range(len(attr.maps))]
+base = ui.baseline(sel)
+if base is not None:
+    b = ui.analysis(attribution.attribute_stages, base, sel, zoom, **{**kw, "target": attr.target})
+    maps, titles = maps + b.maps, titles + [f"{base.label} (baseline)"]
+st.caption(f"Explaining class **{m.classes[attr.target]}** (logit {attr.logit:.2f}) at zoom {zoom:.1f}x.")
+st.plotly_chart(figures.heatmap_overlays(ui.current_input(sel, zoom), maps, titles), key="attr_maps")
+left, right = st.columns(2)
+left.plotly_chart(figures.stage_bars(attr.shares, "share of the attribution per stage", "share"), key="attr_shares")
+if right.toggle("Shares across zoom (runs the method at 6 zooms: slow with Integrated Gradients)",
+                key="attr_sweep"):
+    z = ui.analysis(attribution.stage_shares_across_zoom, m, sel, 1.0, normalized=False,
+                    factors=(0.5, 0.75, 1.0, 1.5, 2.0, 3.0), target=attr.target, method=method)
+    right.plotly_chart(figures.shares_vs_zoom_figure(z, current=zoom), key="attr_zoom_shares")

@@ -2,13 +2,39 @@
 
 import streamlit as st
 
-from wsms_viz import ui
+from wsms_viz import features, figures, ui
 
 st.title("Feature maps")
 ui.intro(
-    "Each stage's feature maps after every block, for the current image. The paper's Fig. 1 claims that "
-    "stage 2 sees in the original image what stage 1 sees in a 2x close-up: here that is measured.",
+    "Each stage's feature maps after a block, for the current image; then one shared filter's response at "
+    "every stage (in WSMS-Net it is literally the same filter on smaller copies of the image); then Fig. 1's "
+    "claim measured: stage 2's maps of the image against stage 1's maps of the same image at half size, "
+    "compared with unrelated images and with an MS-Net, whose stages share nothing.",
     "section 5 (future work: visualising the feature maps of different stages), Fig. 1.",
 )
-ui.sidebar()
-ui.pending("features")
+sel = ui.sidebar()
+ui.untrained_notice(sel)
+if not ui.need_image(sel):
+    st.stop()
+c1, c2, c3 = st.columns([3, 2, 2])
+zoom = ui.zoom_slider(c1)
+m = ui.pick_model(c1, sel, "fm_model", multi_stage=False)
+scaling = c2.radio("Colour scale", features.SCALINGS, key="fm_scaling", horizontal=True,
+                   help="local: each map its own range; stage: one range per stage and block; global: one "
+                        "range per block across stages, so stages can be compared.")
+f = ui.analysis(features.stage_feature_maps, m, sel, zoom, scaling=scaling)
+block = c3.selectbox("Block", range(len(f.maps[0])), format_func=lambda b: f"block {b + 1}", key="fm_block")
+for s, stage_maps in enumerate(f.maps):
+    if block < len(stage_maps):
+        st.markdown(f"**Stage {s + 1}**, block {block + 1}: {stage_maps[block].shape[0]} channels of "
+                    f"{stage_maps[block].shape[1]}x{stage_maps[block].shape[2]} (the 16 most active)")
+        top = features.top_channels(stage_maps[block], 16)
+        st.plotly_chart(figures.feature_grid(stage_maps[block], f.ranges[s][block], top), key=f"fm_grid_{s}")
+st.subheader("One shared filter at every stage")
+channel = st.slider("Channel", 0, f.maps[0][block].shape[0] - 1, 0, key="fm_channel")
+resp = ui.analysis(features.shared_filter_responses, m, sel, zoom, block=block, channel=channel)
+st.plotly_chart(figures.shared_filter_figure(resp, channel, block), key="fm_shared")
+st.subheader("Fig. 1 measured")
+rows = ui.fig1_rows(sel)
+if rows:
+    st.plotly_chart(figures.similarity_figure(rows), key="fm_fig1")

@@ -217,3 +217,43 @@ def test_no_checkpoints_offers_untrained_models(tmp_path, monkeypatch):
     assert any("does not exist" in e.value for e in at.sidebar.error)  # the missing dataset folder
     at.sidebar.radio(key="source").set_value("Sample photos").run()
     assert not at.exception and len(at.dataframe) == 3
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "grad_cam"])
+def test_attribution_page_every_method(env, method):
+    at = start("pages/attributions.py")
+    at.selectbox(key="attr_method").set_value(method).run()
+    assert not at.exception, at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # the overlays (WSMS stages + baseline on one scale) and the shares
+    spec = json.loads(charts[0].proto.spec)
+    assert "resnet20 (baseline)" in json.dumps(spec["layout"])
+
+
+def test_attribution_page_noise_tunnel_and_zoom_shares(env):
+    at = start("pages/attributions.py")
+    at.selectbox(key="attr_method").set_value("saliency").run()
+    at.toggle(key="attr_noise").set_value(True).run()
+    at.toggle(key="attr_sweep").set_value(True).run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 3
+
+
+def test_receptive_field_page_moves_the_position(env):
+    at = start("pages/receptive_fields.py")
+    at.slider(key="rf_row").set_value(0).run()
+    at.slider(key="zoom").set_value(2.0).run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 4  # boxes and effective fields, WSMS and baseline
+
+
+def test_integration_and_feature_pages(env):
+    at = start("pages/integration.py")
+    at.selectbox(key="int_class").set_value("cat").run()
+    assert not at.exception, at.exception
+    at = start("pages/feature_maps.py")
+    for scaling in ("local", "global"):
+        at.radio(key="fm_scaling").set_value(scaling).run()
+        assert not at.exception, at.exception
+    at.selectbox(key="fm_block").set_value(1).run()
+    assert not at.exception, at.exception

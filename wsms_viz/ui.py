@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 
 from . import catalog, predict
 from .checkpoint import CheckpointError
@@ -30,6 +31,7 @@ from .images import (
     square_box,
     square_crop,
 )
+from .zoom import normalize
 from .zoom_figures import animation_figure
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,8 +96,6 @@ def zoom_inputs(image_key: str, center: tuple[float, float], _pixels: np.ndarray
 def sweeps(image_key: str, center: tuple[float, float], model_keys: tuple[str, ...],
            stages_on: tuple[bool, ...], tta: bool, _pixels: np.ndarray) -> list[predict.Sweep]:
     """Every selected model's predictions at every zoom (plus the TTA baseline when asked)."""
-    import torch
-
     stack = torch.from_numpy(zoom_inputs(image_key, center, _pixels))
     models, _ = load_models(list(model_keys))
     out = [predict.sweep(m, stack, stage_mask=predict.mask_for(m, stages_on)) for m in models]
@@ -313,12 +313,6 @@ def top5_columns(sweeps: list[predict.Sweep], zoom: float, cls: str) -> None:
         col.caption(f"P({cls}) = {p:.1%}")
 
 
-def pending(module: str) -> None:
-    """Says that a page's analysis module has not landed yet (issue 4 is built in parts)."""
-    st.info(f"This page's analysis (`wsms_viz.{module}`) is still being written; the page fills in as it lands.",
-            icon=":material/construction:")
-
-
 @st.cache_resource(max_entries=8, show_spinner="Tracing the model ...")
 def architecture(key: str):
     """``(Architecture, figure)`` of a loaded model, computed once."""
@@ -340,3 +334,82 @@ def model_costs(keys: tuple[str, ...]) -> list[dict]:
     from .robustness import model_cost_rows
 
     return model_cost_rows(load_models(list(keys))[0])
+
+
+# --- the analysis pages: the image at the current zoom, one model, cached results -------
+
+def current_input(sel: Selection, zoom: float) -> torch.Tensor:
+    """The ``(3, 32, 32)`` image in [0, 1] the networks see at ``zoom`` (not normalised)."""
+    stack = zoom_inputs(sel.image.key, sel.center, sel.image.pixels)
+    return torch.from_numpy(stack[predict.nearest(predict.ZOOMS, zoom)].copy())
+
+
+def pick_model(where, sel: Selection, key: str, multi_stage: bool = True) -> catalog.LoadedModel | None:
+    """A selectbox over the selected models, a multi-stage one first when ``multi_stage``."""
+    models = [m for m in sel.models if not m.is_baseline] if multi_stage else sel.models
+    if not models:
+        where.info("Pick a multi-stage model (WSMS-Net or MS-Net) in the sidebar for this view.")
+        return None
+    labels = [m.label for m in models]
+    return models[labels.index(where.selectbox("Model", labels, key=key))]
+
+
+def baseline(sel: Selection) -> catalog.LoadedModel | None:
+    return next((m for m in sel.models if m.is_baseline), None)
+
+
+@st.cache_data(max_entries=64, show_spinner="Computing ...")
+def _analysis(_fn, fn_name: str, model_key: str, input_id: str, kwargs: tuple, _model, _x):
+    return _fn(_model, _x, **dict(kwargs))
+
+
+def analysis(fn, m: catalog.LoadedModel, sel: Selection, zoom: float, normalized: bool = True, **kwargs):
+    """``fn(model, image_at_zoom, **kwargs)``, cached per model, image, centre, zoom and kwargs.
+
+    The image is normalised with the model's own statistics unless ``normalized=False``.
+    """
+    x = current_input(sel, zoom)
+    if normalized:
+        x = normalize(x, m.mean, m.std)
+    input_id = f"{sel.image.key}|{sel.center}|{zoom:.1f}|{normalized}"
+    return _analysis(fn, f"{fn.__module__}.{fn.__qualname__}", m.key, input_id, tuple(sorted(kwargs.items())),
+                     m.model, x)
+
+
+def class_index(where, m: catalog.LoadedModel, sel: Selection, key: str) -> int | None:
+    """A class to explain: the predicted one (None) or one picked by name."""
+    options = ["the predicted class"] + list(m.classes)
+    default = options.index(sel.image.label) if sel.image.label in options else 0
+    pick = where.selectbox("Class to explain", options, index=default, key=key)
+    return None if pick == options[0] else m.classes.index(pick)
+
+
+@st.cache_data(max_entries=8, show_spinner="Comparing stage 1 and stage 2 over 16 images ...")
+def _fig1(model_keys: tuple[str, ...], data_key: str, _images) -> list:
+    from .features import fig1_similarity
+
+    models = {m.label: m.model for m in load_models(list(model_keys))[0]}
+    return fig1_similarity(models, _images)
+
+
+def fig1_rows(sel: Selection) -> list:
+    """Fig. 1's similarity for the selected multi-stage models over 16 images: val images
+    of the dataset when there is one, else the smooth synthetic images of the features module."""
+    from .features import blob_images
+
+    keys = tuple(m.key for m in sel.models if not m.is_baseline)
+    if not keys:
+        st.info("Pick a WSMS-Net (and an MS-Net to compare) in the sidebar for this measurement.")
+        return []
+    try:
+        g = gallery(str(Path(st.session_state.get("data_dir") or catalog_default_data()).expanduser()))
+        n = min(16, len(g))
+        imgs = [g.at(i * (len(g) // n)).pixels for i in range(n)]
+        images = torch.stack([predict.zoom_stack(predict.prepare(p), [1.0])[0] for p in imgs])
+        source = f"{g.root}:{n}"
+        if n < 2:
+            raise ImageError("fewer than 2 images")
+    except (ImageError, IndexError):
+        images, source = blob_images(16), "blobs"
+    st.caption(f"Images: {'synthetic blobs (no dataset)' if source == 'blobs' else '16 images of the dataset'}.")
+    return _fig1(keys, source, images)
