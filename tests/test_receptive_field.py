@@ -10,6 +10,7 @@ from wsms_viz.models import create_model
 from wsms_viz.receptive_field import (
     Field,
     block_fields,
+    block_table,
     effective_receptive_field,
     effective_receptive_fields,
     field_boxes,
@@ -86,7 +87,11 @@ def test_resnet20_fields_by_hand():
 
 
 def test_wsms_stage_fields_grow_with_the_downscaling():
-    fields = block_fields(create_model("wsms_resnet20"))
+    m = create_model("wsms_resnet20")
+    fields = block_fields(m)
+    table = block_table(m)
+    assert [(r["stage"], r["block"], r["size"]) for r in table] == [
+        (1, 1, 15), (1, 2, 37), (1, 3, 81), (2, 1, 30), (2, 2, 74), (3, 1, 60)]
     assert [len(f) for f in fields] == [3, 2, 1]  # stage s runs the first t - s blocks
     assert fields[0] == block_fields(create_model("resnet20"))[0]  # stage 1 is the backbone
     # Same block, input halved s times: every layer steps 2**s times further.

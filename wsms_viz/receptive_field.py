@@ -255,6 +255,22 @@ def block_fields(model: nn.Module, input_size: int = 32) -> list[list[Field]]:
     return [_stage_rows(view, input_size)[1] for view in stage_views(model)]
 
 
+def block_table(model: nn.Module, input_size: int = 32) -> list[dict]:
+    """One row per stage and block: the field of the map after that block, for a page.
+
+    Args:
+        model: a WSMS-Net, MS-Net or baseline backbone.
+        input_size: the input's side in pixels (only ``map`` depends on it).
+
+    Example:
+        >>> from wsms_viz.models import create_model
+        >>> block_table(create_model("wsms_resnet20"))[3]
+        {'stage': 2, 'block': 1, 'size': 30, 'jump': 2, 'start': -14, 'map': 16}
+    """
+    return [{"stage": s + 1, "block": b + 1, "size": f.size, "jump": f.jump, "start": f.start, "map": f.map_size}
+            for s, fields in enumerate(block_fields(model, input_size)) for b, f in enumerate(fields)]
+
+
 @dataclass(frozen=True)
 class FieldBox:
     """The input pixels one output position depends on, through one stage.
