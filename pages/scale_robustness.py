@@ -22,9 +22,10 @@ if curves:
 if missing:
     st.info(f"No scale-robustness curve in the card of: {', '.join(missing)}. "
             "Run `python -m wsms_viz.evaluate` on the checkpoint to measure it.")
-st.dataframe(robustness.summary_rows(sel.models), hide_index=True,
-             column_config={k: st.column_config.NumberColumn(format="percent") for k in
-                            ("train acc", "val acc", "val acc at zoom 1", "mean val acc over zooms")})
+if any(m.trained for m in sel.models):
+    st.dataframe(robustness.summary_rows(sel.models), hide_index=True,
+                 column_config={k: st.column_config.NumberColumn(format="percent") for k in
+                                ("train acc", "val acc", "val acc at zoom 1", "mean val acc over zooms")})
 
 st.subheader("Cost: parameters and multiplications")
 st.caption("Multiplications of one 32x32 image. Sharing the convolutions keeps the parameters of WSMS-Net "

@@ -10,47 +10,14 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
+from app_fixtures import make_checkpoint, make_dataset
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-
-from wsms_viz.catalog import CIFAR10_CLASSES
-from wsms_viz.checkpoint import save_checkpoint
-from wsms_viz.models import create_model
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["pages/zoom_compare.py", "pages/receptive_fields.py", "pages/attributions.py", "pages/integration.py",
          "pages/feature_maps.py", "pages/scale_robustness.py", "pages/architecture.py"]
-
-
-def make_checkpoint(directory: Path, name: str, seed: int, full_card: bool) -> None:
-    torch.manual_seed(seed)
-    model = create_model(name).eval()
-    with torch.no_grad():
-        model.fc.weight.mul_(30)  # peaky softmax, so the zoom visibly changes the answer
-    card = {"classes": CIFAR10_CLASSES, "normalization": {"mean": [0.4914, 0.4822, 0.4465],
-                                                          "std": [0.2470, 0.2435, 0.2616]},
-            "input_size": [32, 32]}
-    if full_card:
-        card |= {
-            "metrics": {"train_acc": 0.5, "val_acc": 0.4},
-            "scale_robustness": {"zooms": [0.5, 1.0, 1.5, 2.0], "val_acc": [0.2, 0.4, 0.3, 0.25]},
-            "log": [{"epoch": e, "lr": 0.1, "train_loss": 2 - e / 3, "train_acc": 0.2 * e, "val_loss": 2.1 - e / 3,
-                     "val_acc": 0.18 * e, "images_per_s": 900.0, "time_s": 50.0 * e} for e in (1, 2, 3)],
-        }
-    save_checkpoint(directory / name, model, card)
-
-
-def make_dataset(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for cls in CIFAR10_CLASSES[:3]:
-        (root / "train" / cls).mkdir(parents=True)
-        for n in (0, 4500, 4501):
-            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / "train" / cls / f"{n:04d}.jpg")
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +27,13 @@ def env(tmp_path_factory):
     make_checkpoint(ckpts, "resnet20", 1, full_card=False)
     make_checkpoint(ckpts, "wsms_resnet20", 2, full_card=True)
     data = make_dataset(base / "data")
-    (ckpts / "examples.json").write_text(json.dumps([
-        {"path": str(data / "train" / "bird" / "4500.jpg"), "label": "bird", "baseline_pred": "cat",
-         "wsms_pred": "bird"},
-        {"index": 1, "label": 0, "baseline_pred": 3, "wsms_pred": 0},
-    ]))
+    (ckpts / "examples.json").write_text(json.dumps({  # as python -m wsms_viz.evaluate writes it
+        "image_root": str(data / "train"), "baseline": "resnet20", "wsms": "wsms_resnet20",
+        "examples": [
+            {"file": "bird/4500.jpg", "index": 6, "label": "bird", "baseline": {"name": "resnet20", "pred": "cat"},
+             "wsms": {"name": "wsms_resnet20", "pred": "bird"}},
+            {"index": 1, "label": 0, "baseline_pred": 3, "wsms_pred": 0},  # the plain-list form, by index
+        ]}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WSMS_CHECKPOINTS", str(ckpts))
         mp.setenv("WSMS_DATA", str(data))
@@ -230,6 +199,7 @@ def test_attribution_page_every_method(env, method):
     assert "resnet20 (baseline)" in json.dumps(spec["layout"])
 
 
+@pytest.mark.slow
 def test_attribution_page_noise_tunnel_and_zoom_shares(env):
     at = start("pages/attributions.py")
     at.selectbox(key="attr_method").set_value("saliency").run()

@@ -136,13 +136,24 @@ class Example:
     wsms_pred: str | int | None
     path: str | None = None
     index: int | None = None
+    image_root: str | None = None
+
+
+def _pred(record: dict, key: str):
+    value = record.get(key)
+    if isinstance(value, dict):  # the evaluator writes {"name", "pred", "prob"}
+        return value.get("pred")
+    return record.get(f"{key}_pred", value)
 
 
 def read_examples(root: str | Path) -> tuple[list[Example], str | None]:
-    """``root/examples.json``: a list of {path or index, label, baseline_pred, wsms_pred}.
+    """``root/examples.json``, as ``python -m wsms_viz.evaluate`` writes it.
 
-    Returns the examples and a message when the file exists but cannot be used (a
-    missing file is not an error: the evaluator has not run yet).
+    Accepts the evaluator's object (``{"image_root", "examples": [{"file", "index",
+    "label", "baseline": {"pred"}, "wsms": {"pred"}}]}``) or a plain list of
+    ``{path or index, label, baseline_pred, wsms_pred}``. Returns the examples and a
+    message when the file exists but cannot be used (a missing file is not an error:
+    the evaluator has not run yet).
     """
     path = Path(root) / "examples.json"
     if not path.is_file():
@@ -151,31 +162,39 @@ def read_examples(root: str | Path) -> tuple[list[Example], str | None]:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         return [], f"{path}: cannot read it ({e})"
-    if isinstance(raw, dict):  # tolerate {"examples": [...]}
+    image_root = None
+    if isinstance(raw, dict):
+        image_root = raw.get("image_root")
         raw = raw.get("examples", [])
     if not isinstance(raw, list):
-        return [], f"{path}: expected a JSON list"
+        return [], f"{path}: expected a list of examples"
     out = []
     for r in raw:
-        if not isinstance(r, dict) or ("path" not in r and "index" not in r):
+        if not isinstance(r, dict):
             continue
+        file = r.get("path") or r.get("file")
         idx = r.get("index")
-        out.append(Example(r.get("label"), r.get("baseline_pred"), r.get("wsms_pred"), r.get("path"),
-                           int(idx) if isinstance(idx, int | float) and not isinstance(idx, bool) else None))
+        idx = int(idx) if isinstance(idx, int | float) and not isinstance(idx, bool) else None
+        if file is None and idx is None:
+            continue
+        out.append(Example(r.get("label"), _pred(r, "baseline"), _pred(r, "wsms"), file, idx, image_root))
     return out, None
 
 
 def resolve_example_path(example: Example, *roots: str | Path) -> Path | None:
-    """The image file of ``example``: absolute, or relative to one of ``roots``."""
+    """The image file of ``example``: absolute, or relative to its ``image_root`` or one of ``roots``."""
     if not example.path:
         return None
     p = Path(example.path).expanduser()
     if p.is_absolute():
         return p if p.is_file() else None
+    bases = [Path(example.image_root)] if example.image_root else []
     for r in roots:
-        if r and (Path(r) / p).is_file():
-            return Path(r) / p
-    return None
+        if r:
+            bases += [Path(r), Path(r) / "train"]
+            if example.image_root and not Path(example.image_root).is_absolute():
+                bases.append(Path(r) / example.image_root)
+    return next((b / p for b in bases if (b / p).is_file()), None)
 
 
 def class_name(value: str | int | None, classes: list[str]) -> str:

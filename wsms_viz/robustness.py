@@ -115,6 +115,10 @@ def model_cost_rows(models: Sequence[LoadedModel]) -> list[dict]:
         rows.append({"model": m.label, "registry name": name,
                      "parameters (M)": count_params(name, **config) / 1e6,
                      "multiplications (M)": count_mults(name, **config) / 1e6})
+    base = next((r for r, m in zip(rows, models, strict=True) if m.is_baseline), None)
+    for r in rows:  # the paper's "+20% multiplications" (section 4.1), for these models
+        r["vs baseline"] = (f"{r['parameters (M)'] / base['parameters (M)'] - 1:+.0%} params, "
+                            f"{r['multiplications (M)'] / base['multiplications (M)'] - 1:+.0%} mults") if base else ""
     return rows
 
 

@@ -310,7 +310,7 @@ def top5_columns(sweeps: list[predict.Sweep], zoom: float, cls: str) -> None:
                 "probability", format="percent", min_value=0.0, max_value=1.0)},
         )
         p = float(s.curve(cls)[predict.nearest(s.zooms, zoom)])
-        col.caption(f"P({cls}) = {p:.1%}")
+        col.caption(f"top guess: {top[0][0]} ({top[0][1]:.1%}) · P({cls}) = {p:.1%}")
 
 
 @st.cache_resource(max_entries=8, show_spinner="Tracing the model ...")

@@ -76,11 +76,11 @@ def animation_figure(
     uri = "data:image/jpeg;base64," + base64.b64encode(encode(photo, THUMB, "JPEG")).decode()
     classes = bar_classes(sweeps)
     fig = make_subplots(
-        rows=2, cols=3, column_widths=[0.3, 0.25, 0.45], row_heights=[0.58, 0.42],
+        rows=2, cols=3, column_widths=[0.3, 0.26, 0.44], row_heights=[0.58, 0.42],
         specs=[[{}, {}, {}], [{"colspan": 3}, None, None]],
         subplot_titles=("the photo (yellow: what is cropped)", "what the network sees (32x32)",
                         "probability of each class", f"probability of '{cls}' against zoom"),
-        vertical_spacing=0.14, horizontal_spacing=0.06,
+        vertical_spacing=0.14, horizontal_spacing=0.1,
     )
     k = nearest(zooms, current)
     fig.add_trace(go.Image(source=uri, hoverinfo="skip"), 1, 1)

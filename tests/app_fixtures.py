@@ -1,0 +1,40 @@
+"""What the app tests run on: random-init checkpoints and a tiny generated dataset, so
+the suite passes on a fresh clone without ../shared or trained weights."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from wsms_viz.catalog import CIFAR10_CLASSES
+from wsms_viz.checkpoint import save_checkpoint
+from wsms_viz.models import create_model
+
+
+def make_checkpoint(directory: Path, name: str, seed: int, full_card: bool) -> None:
+    torch.manual_seed(seed)
+    model = create_model(name).eval()
+    with torch.no_grad():
+        model.fc.weight.mul_(10)  # peaky softmax, so the zoom visibly changes the answer
+    card = {"classes": CIFAR10_CLASSES, "normalization": {"mean": [0.4914, 0.4822, 0.4465],
+                                                          "std": [0.2470, 0.2435, 0.2616]},
+            "input_size": [32, 32]}
+    if full_card:
+        card |= {
+            "metrics": {"train_acc": 0.5, "val_acc": 0.4},
+            "scale_robustness": {"zooms": [0.5, 1.0, 1.5, 2.0], "val_acc": [0.2, 0.4, 0.3, 0.25]},
+            "log": [{"epoch": e, "lr": 0.1, "train_loss": 2 - e / 3, "train_acc": 0.2 * e, "val_loss": 2.1 - e / 3,
+                     "val_acc": 0.18 * e, "images_per_s": 900.0, "time_s": 50.0 * e} for e in (1, 2, 3)],
+        }
+    save_checkpoint(directory / name, model, card)
+
+
+def make_dataset(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for cls in CIFAR10_CLASSES[:3]:
+        (root / "train" / cls).mkdir(parents=True)
+        for n in (0, 4500, 4501):
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / "train" / cls / f"{n:04d}.jpg")
+    return root

@@ -1,0 +1,159 @@
+"""End to end in a real headless Chromium (Debian's chromium, driven by Playwright; no
+browser is downloaded): start `streamlit run app.py`, drag the zoom sliders, see the
+predictions change, upload an image.
+
+scripts/test.sh installs chromium when it is missing; this test fails rather than skips
+without it, so CI always runs it.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from app_fixtures import make_checkpoint, make_dataset
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("WSMS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "no chromium on PATH: run scripts/test.sh (it installs Debian's chromium) or set WSMS_CHROMIUM"
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, env: dict) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+                if r.read() == b"ok":
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    make_checkpoint(base / "checkpoints", "resnet20", 1, full_card=False)
+    make_checkpoint(base / "checkpoints", "wsms_resnet20", 2, full_card=True)
+    env = {**os.environ, "WSMS_CHECKPOINTS": str(base / "checkpoints"), "WSMS_DATA": str(make_dataset(base / "data"))}
+    port = free_port()
+    proc = start_server(port, env)
+    try:
+        yield f"http://127.0.0.1:{port}", base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1600})
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(server[0])
+        yield pg
+        browser.close()
+        assert not errors, errors
+
+
+def probability_texts(pg) -> list[str]:
+    """The "P(class) = x%" captions under each model's top-5 (DOM text; the tables are canvas)."""
+    return pg.locator('[data-testid="stCaptionContainer"]').filter(has_text="P(").all_inner_texts()
+
+
+def wait_for(pg, predicate, timeout=60.0, what=""):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        pg.wait_for_timeout(200)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def drag(pg, handle, dx: float, steps: int = 12, release: bool = True):
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    pg.mouse.move(x, y)
+    pg.mouse.down()
+    pg.mouse.move(x + dx, y, steps=steps)
+    if release:
+        pg.mouse.up()
+
+
+@pytest.mark.slow
+def test_drag_zoom_and_upload_in_a_real_browser(page, tmp_path):
+    pg = page
+    wait_for(pg, lambda: len(probability_texts(pg)) == 2, what="both models' predictions")
+    before = probability_texts(pg)
+
+    # The Plotly slider animates in the browser: its frames change while the mouse is still down.
+    plot = pg.locator(".js-plotly-plot").first
+    plot.scroll_into_view_if_needed()
+    grip = plot.locator(".slider-grip-rect")
+    current = plot.locator("text.slider-label").first  # "zoom (drag me): 1.0x"
+    assert "1.0x" in current.text_content()
+    drag(pg, grip, 300, release=False)
+    wait_for(pg, lambda: "1.0x" not in current.text_content(), 10, "the Plotly slider to follow the drag")
+    pg.mouse.up()
+
+    # The Streamlit slider reruns on release: the predictions change.
+    slider = pg.locator('[data-testid="stMain"] [data-testid="stSlider"]').filter(has_text="Zoom")
+    value = slider.locator('input[type="range"]')  # react-aria: a hidden range input inside the thumb
+    thumb = value.locator("xpath=../..")
+    thumb.scroll_into_view_if_needed()
+    drag(pg, thumb, 160)
+    wait_for(pg, lambda: float(value.input_value()) > 1, 10, "the zoom slider to move")
+    wait_for(pg, lambda: probability_texts(pg) != before and len(probability_texts(pg)) == 2, 60,
+             "the predictions to change after the zoom")
+    zoom = float(value.input_value())
+    assert zoom > 1.0
+    wait_for(pg, lambda: f"at {zoom:.1f}x" in pg.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()
+             .__str__(), 30, "the top-5 headers to show the new zoom")
+
+    # Upload a photo through the real file input.
+    pg.get_by_text("Upload your own").click()
+    upload = pg.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    upload.wait_for(state="attached", timeout=30000)
+    photo = tmp_path / "red_square.png"
+    Image.new("RGB", (120, 80), (220, 20, 20)).save(photo)
+    upload.set_input_files(str(photo))
+    wait_for(pg, lambda: "red_square.png" in " ".join(pg.locator('[data-testid="stCaptionContainer"]')
+                                                      .all_inner_texts()), 60, "the uploaded image to be used")
+    wait_for(pg, lambda: len(probability_texts(pg)) == 2, 60, "predictions for the upload")
+
+    # A bad upload: a message, and the app keeps working.
+    bad = tmp_path / "not_really.png"
+    bad.write_bytes(b"this is text, not a PNG")
+    upload.set_input_files(str(bad))
+    wait_for(pg, lambda: "not an image" in " ".join(pg.locator('[data-testid="stAlertContainer"]')
+                                                    .all_inner_texts()), 60, "the bad-upload message")
+    assert pg.locator('[data-testid="stException"]').count() == 0
