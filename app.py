@@ -1,6 +1,8 @@
 """wsms-viz, the teaching app: ``streamlit run app.py``.
 
-The entry page only routes. Each page is a thin script in pages/ that draws the shared
+The entry page only routes. Each page is a thin script in app_pages/ (not pages/: Streamlit
+would also auto-discover that folder, and a first visit straight to a page's URL would then
+skip this file and its st.navigation) that draws the shared
 sidebar (image, models, zoom centre) with ``ui.sidebar()`` and calls into wsms_viz.
 The sidebar is drawn by the pages, not here: Streamlit 1.67 does not resend unchanged
 entrypoint elements on a rerun, and AppTest, which builds its tree from one run's
@@ -12,13 +14,13 @@ import streamlit as st
 st.set_page_config(page_title="wsms-viz: WSMS-Net in class", page_icon=":material/zoom_in:", layout="wide")
 
 PAGES = [
-    st.Page("pages/zoom_compare.py", title="1 Zoom compare", icon=":material/zoom_in:", default=True),
-    st.Page("pages/receptive_fields.py", title="2 Receptive fields", icon=":material/filter_center_focus:"),
-    st.Page("pages/attributions.py", title="3 Attributions per stage", icon=":material/highlight:"),
-    st.Page("pages/integration.py", title="4 Integration layer", icon=":material/merge:"),
-    st.Page("pages/feature_maps.py", title="5 Feature maps", icon=":material/grid_on:"),
-    st.Page("pages/scale_robustness.py", title="6 Scale robustness", icon=":material/show_chart:"),
-    st.Page("pages/architecture.py", title="7 Architecture", icon=":material/account_tree:"),
+    st.Page("app_pages/zoom_compare.py", title="1 Zoom compare", icon=":material/zoom_in:", default=True),
+    st.Page("app_pages/receptive_fields.py", title="2 Receptive fields", icon=":material/filter_center_focus:"),
+    st.Page("app_pages/attributions.py", title="3 Attributions per stage", icon=":material/highlight:"),
+    st.Page("app_pages/integration.py", title="4 Integration layer", icon=":material/merge:"),
+    st.Page("app_pages/feature_maps.py", title="5 Feature maps", icon=":material/grid_on:"),
+    st.Page("app_pages/scale_robustness.py", title="6 Scale robustness", icon=":material/show_chart:"),
+    st.Page("app_pages/architecture.py", title="7 Architecture", icon=":material/account_tree:"),
 ]
 
 st.navigation(PAGES).run()

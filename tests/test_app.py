@@ -16,8 +16,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["pages/zoom_compare.py", "pages/receptive_fields.py", "pages/attributions.py", "pages/integration.py",
-         "pages/feature_maps.py", "pages/scale_robustness.py", "pages/architecture.py"]
+PAGES = [f"app_pages/{p}.py" for p in ("zoom_compare", "receptive_fields", "attributions", "integration",
+                                        "feature_maps", "scale_robustness", "architecture")]
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,8 @@ def test_multi_scale_averaging_adds_the_baseline_column(env):
 def test_zoom_persists_across_pages(env):
     at = start()
     at.slider(key="zoom").set_value(1.7).run()
-    at.switch_page("pages/architecture.py").run()
-    at.switch_page("pages/zoom_compare.py").run()
+    at.switch_page("app_pages/architecture.py").run()
+    at.switch_page("app_pages/zoom_compare.py").run()
     assert at.slider(key="zoom").value == pytest.approx(1.7)
 
 
@@ -164,14 +164,14 @@ def test_every_page_loads(env, page):
 
 
 def test_scale_robustness_page_reads_the_cards(env):
-    at = start("pages/scale_robustness.py")
+    at = start("app_pages/scale_robustness.py")
     assert len(at.get("plotly_chart")) == 2  # accuracy vs zoom, training curves
     assert any("resnet20" in i.value and "evaluate" in i.value for i in at.info)  # the card without a curve
     assert any("WSMS-ResNet-110" in str(df.value) for df in at.dataframe)
 
 
 def test_architecture_page_shows_shapes(env):
-    at = start("pages/architecture.py")
+    at = start("app_pages/architecture.py")
     rows = at.dataframe[0].value
     assert "112 x 8 x 8" in set(rows["shape"])  # the concatenation of 64 + 32 + 16 channels
     at.selectbox(key="arch_model").set_value("resnet20").run()
@@ -190,18 +190,18 @@ def test_no_checkpoints_offers_untrained_models(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "grad_cam"])
 def test_attribution_page_every_method(env, method):
-    at = start("pages/attributions.py")
+    at = start("app_pages/attributions.py")
     at.selectbox(key="attr_method").set_value(method).run()
     assert not at.exception, at.exception
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # the overlays (WSMS stages + baseline on one scale) and the shares
     spec = json.loads(charts[0].proto.spec)
-    assert "resnet20 (baseline)" in json.dumps(spec["layout"])
+    assert '"baseline"' in json.dumps(spec["layout"])  # the baseline's panel beside the stages
 
 
 @pytest.mark.slow
 def test_attribution_page_noise_tunnel_and_zoom_shares(env):
-    at = start("pages/attributions.py")
+    at = start("app_pages/attributions.py")
     at.selectbox(key="attr_method").set_value("saliency").run()
     at.toggle(key="attr_noise").set_value(True).run()
     at.toggle(key="attr_sweep").set_value(True).run()
@@ -210,7 +210,7 @@ def test_attribution_page_noise_tunnel_and_zoom_shares(env):
 
 
 def test_receptive_field_page_moves_the_position(env):
-    at = start("pages/receptive_fields.py")
+    at = start("app_pages/receptive_fields.py")
     at.slider(key="rf_row").set_value(0).run()
     at.slider(key="zoom").set_value(2.0).run()
     assert not at.exception, at.exception
@@ -218,10 +218,10 @@ def test_receptive_field_page_moves_the_position(env):
 
 
 def test_integration_and_feature_pages(env):
-    at = start("pages/integration.py")
+    at = start("app_pages/integration.py")
     at.selectbox(key="int_class").set_value("cat").run()
     assert not at.exception, at.exception
-    at = start("pages/feature_maps.py")
+    at = start("app_pages/feature_maps.py")
     for scaling in ("local", "global"):
         at.radio(key="fm_scaling").set_value(scaling).run()
         assert not at.exception, at.exception

@@ -346,7 +346,8 @@ def current_input(sel: Selection, zoom: float) -> torch.Tensor:
 
 def pick_model(where, sel: Selection, key: str, multi_stage: bool = True) -> catalog.LoadedModel | None:
     """A selectbox over the selected models, a multi-stage one first when ``multi_stage``."""
-    models = [m for m in sel.models if not m.is_baseline] if multi_stage else sel.models
+    multi = [m for m in sel.models if not m.is_baseline]
+    models = multi if multi_stage else multi + [m for m in sel.models if m.is_baseline]
     if not models:
         where.info("Pick a multi-stage model (WSMS-Net or MS-Net) in the sidebar for this view.")
         return None

@@ -6,10 +6,11 @@ from wsms_viz import figures, receptive_field, ui
 
 st.title("Receptive fields")
 ui.intro(
-    "Each stage of WSMS-Net runs the same blocks on a smaller copy of the image, so one of its output units "
-    "covers twice (stage 2) or four times (stage 3) as much of the picture. Left: the theoretical field of "
-    "one output position, computed from the model's own layers; right: the effective field, where that "
-    "unit's gradient really lands for this image (it concentrates near the centre).",
+    "Stage 2 runs stage 1's first blocks on a half-size copy of the image, so each of its blocks covers "
+    "**twice as many pixels** of the original as the same block in stage 1 (stage 3: four times); the "
+    "table shows the field size after every block. Left: the theoretical field of one output position, "
+    "computed from the model's own layers; right: the effective field, where that unit's gradient really "
+    "lands for this image (it concentrates near the centre).",
     "section 3.1 and Fig. 2 (each stage sees the image halved), Fig. 1 (the same features at another scale); "
     "Araujo et al. (Distill 2019) for the arithmetic, Luo et al. (NIPS 2016) for the effective field.",
 )
@@ -28,11 +29,13 @@ for model, where in ((m, "WSMS / MS"), (ui.baseline(sel), "baseline")):
     if model is None:
         continue
     st.subheader(f"{model.label} ({where})")
-    left, right = st.columns(2)
+    left, right = st.columns([1, 2])
     left.plotly_chart(figures.field_boxes_figure(x, receptive_field.field_boxes(model.model, (row, col))),
                       key=f"rf_boxes_{where}")
     erf = ui.analysis(receptive_field.effective_receptive_fields, model, sel, zoom, position=(row, col))
     right.plotly_chart(figures.heatmap_overlays(x, erf, [f"stage {s + 1} (effective)" for s in range(len(erf))]),
                        key=f"rf_erf_{where}")
+    st.dataframe(receptive_field.block_table(model.model), hide_index=True,
+                 column_config={"size": "field size (px)", "jump": "jump (px between units)", "map": "map side"})
     with st.expander(f"Layer by layer: field size and jump of {model.label} (Araujo et al.'s table)"):
         st.dataframe([r.as_dict() for r in receptive_field.receptive_field_table(model.model)], hide_index=True)

@@ -24,22 +24,24 @@ if m is None:
     st.stop()
 method = c2.selectbox("Method", attribution.METHODS, key="attr_method", format_func=lambda s: s.replace("_", " "))
 target = ui.class_index(c2, m, sel, "attr_class")
-noise = c3.toggle("NoiseTunnel (SmoothGrad, 8 noisy copies)", key="attr_noise", disabled=method == "grad_cam",
-                  help="Averages the method over noisy copies of the image; Grad-CAM is smooth already.")
+noise = c3.toggle("NoiseTunnel", key="attr_noise", disabled=method == "grad_cam",
+                  help="SmoothGrad: averages the method over 8 noisy copies of the image (8x slower). "
+                       "Not for Grad-CAM, which is smooth already.")
 noise = noise and method != "grad_cam"
 kw = dict(method=method, target=target, smoothgrad_samples=8 if noise else 0)
 attr = ui.analysis(attribution.attribute_stages, m, sel, zoom, **kw)
-maps, titles = list(attr.maps), [f"{m.label}: stage {s + 1}" for s in range(len(attr.maps))]
+maps, titles = list(attr.maps), [f"stage {s + 1}" for s in range(len(attr.maps))]
 base = ui.baseline(sel)
 if base is not None:
     b = ui.analysis(attribution.attribute_stages, base, sel, zoom, **{**kw, "target": attr.target})
-    maps, titles = maps + b.maps, titles + [f"{base.label} (baseline)"]
-st.caption(f"Explaining class **{m.classes[attr.target]}** (logit {attr.logit:.2f}) at zoom {zoom:.1f}x.")
+    maps, titles = maps + b.maps, titles + ["baseline"]
+st.caption(f"Explaining class **{m.classes[attr.target]}** (logit {attr.logit:.2f}) at zoom {zoom:.1f}x: "
+           f"the stages of **{m.label}**" + (f", then the baseline **{base.label}**" if base else "") + ".")
 st.plotly_chart(figures.heatmap_overlays(ui.current_input(sel, zoom), maps, titles), key="attr_maps")
 left, right = st.columns(2)
 left.plotly_chart(figures.stage_bars(attr.shares, "share of the attribution per stage", "share"), key="attr_shares")
-if right.toggle("Shares across zoom (runs the method at 6 zooms: slow with Integrated Gradients)",
-                key="attr_sweep"):
+if right.toggle("Shares across zoom", key="attr_sweep",
+                help="Runs the method at 6 zooms from 0.5x to 3x (slow with Integrated Gradients)."):
     z = ui.analysis(attribution.stage_shares_across_zoom, m, sel, 1.0, normalized=False,
                     factors=(0.5, 0.75, 1.0, 1.5, 2.0, 3.0), target=attr.target, method=method)
     right.plotly_chart(figures.shares_vs_zoom_figure(z, current=zoom), key="attr_zoom_shares")
