@@ -106,6 +106,8 @@ def read_card(directory: str | Path) -> dict:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e})") from None
     if not isinstance(card, dict):
         raise CheckpointError(f"{path}: expected a JSON object, got {type(card).__name__}")
     for key in ("model", "config", "classes", "sha256"):
@@ -120,7 +122,10 @@ _PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x0
 def _read_weights(path: Path, expected_sha: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{path.parent}: no {WEIGHTS}")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e})") from None
     if data.startswith(_PICKLE_MAGIC):
         raise CheckpointError(
             f"{path}: this is a pickle (a torch.save file), not safetensors; pickles can run "
@@ -151,13 +156,13 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         raise CheckpointError(f"{directory}: no such checkpoint directory")
     card = read_card(directory)
     name, config = card["model"], card["config"]
-    if name not in list_models():
+    if not isinstance(name, str) or name not in list_models():
         raise CheckpointError(f"{directory}: the card names unknown model {name!r}")
     if not isinstance(config, dict):
         raise CheckpointError(f"{directory}: the card's config is not an object")
     try:
         model = create_model(name, **config)
-    except (ValueError, TypeError) as e:
+    except Exception as e:  # any config a builder rejects (e.g. num_classes=-1 fails inside nn.Linear)
         raise CheckpointError(f"{directory}: cannot build {name!r} from the card's config: {e}") from None
     classes = card["classes"]
     if not isinstance(classes, list) or model.fc.out_features != len(classes):

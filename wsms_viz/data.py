@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,10 +72,18 @@ def parse_source(source: str) -> tuple[str, str]:
     return kind, path
 
 
-def _imagefolder_files(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    # The shared copy keeps its images under train/; accept either level.
+def imagefolder_root(path: str | Path) -> Path:
+    """The directory holding the class folders: ``path`` itself, or ``path/train`` when
+    that is where the images are (the layout of ``../shared/datasets/cifar10-jpeg``).
+    :attr:`Dataset.files` are relative to it."""
+    root = Path(path)
     if (root / "train").is_dir() and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.glob("*/*")):
         root = root / "train"
+    return root
+
+
+def _imagefolder_files(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    root = imagefolder_root(root)
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise ValueError(f"{root}: no class folders (expected ImageFolder layout: <class>/<image>)")
@@ -109,15 +118,26 @@ def _decode_imagefolder(root: Path, cache_dir: Path | None, size: int) -> tuple[
     imgs = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     labels = torch.tensor([y for _, y in files], dtype=torch.int64)
     if cache is not None:
+        # A temporary name of its own: several processes (DDP ranks, two trainings
+        # started together) may decode the same folder at once; each renames a
+        # complete file into place and the last rename wins with identical content.
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        save_file({"images": imgs, "labels": labels}, str(tmp))
-        os.replace(tmp, cache)
+        fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", suffix=".tmp", dir=cache.parent)
+        os.close(fd)
+        try:
+            save_file({"images": imgs, "labels": labels}, tmp)
+            os.replace(tmp, cache)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return classes, imgs, labels, [f for f, _ in files]
 
 
 def _torchvision_cifar(kind: str, root: str, download: bool) -> tuple[list[str], Tensor, Tensor]:
-    from torchvision import datasets  # imported here: only this source needs it
+    try:  # imported here: only this source needs it
+        from torchvision import datasets
+    except Exception as e:  # a torchvision built for another torch fails with RuntimeError, not ImportError
+        raise ValueError(f"{kind}: torchvision cannot be imported ({e}); use an imagefolder: source instead") from None
 
     cls = datasets.CIFAR10 if kind == "cifar10" else datasets.CIFAR100
     try:
@@ -158,9 +178,8 @@ def load_dataset(
         if not root.is_dir():
             raise ValueError(f"{root}: no such directory")
         classes, images, labels, files = _decode_imagefolder(root, cache_dir, size)
-        base = _imagefolder_files(root)[1][0][0]
-        rel_root = Path(base).parent.parent
-        files = [str(Path(f).relative_to(rel_root)) for f in files]
+        rel_root = imagefolder_root(root)
+        files = [Path(f).relative_to(rel_root).as_posix() for f in files]
     else:
         classes, images, labels = _torchvision_cifar(kind, path, download)
     tr, va = split_indices(labels)

@@ -155,6 +155,14 @@ def _hardware(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
 
 
+def _versions() -> dict:
+    import numpy
+    import safetensors
+
+    return {"wsms_viz": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "safetensors": safetensors.__version__, "python": platform.python_version()}
+
+
 def _save_state(path: Path, state: dict) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -166,6 +174,68 @@ def _write_log(path: Path, log: list[dict]) -> None:
     lines = ["\t".join(cols)] + ["\t".join(f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c])
                                            for c in cols) for row in log]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+
+def build_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.SGD:
+    """The recipe's SGD; weight decay on weights only, not on BatchNorm or biases."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() > 1]
+    no_decay = [p for p in params if p.dim() <= 1]
+    return torch.optim.SGD([{"params": decay, "weight_decay": recipe.weight_decay},
+                            {"params": no_decay, "weight_decay": 0.0}],
+                           lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
+
+
+def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
+               mean, std, augment: Augmenter, gen: torch.Generator,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step of the trainer on a uint8 batch: normalise on ``device``, augment,
+    forward (bf16 autocast on CUDA), cross-entropy, backward, step.
+
+    ``benchmarks/train_throughput.py`` times this very function against a bare loop.
+
+    Args:
+        net: the model (or its DDP wrapper) in train mode.
+        opt: its optimizer, learning rate already set.
+        images: uint8 ``(N, 3, H, W)``, on any device.
+        labels: int64 ``(N,)``.
+        mean, std: the dataset's normalisation.
+        augment: the batched augmentation.
+        gen: the CPU generator that draws this batch's augmentation.
+        device: where to compute.
+
+    Returns:
+        The loss (0-dim) and the logits, detached.
+
+    Raises:
+        TrainingDiverged: the loss is not finite (on any process, under DDP); raised
+            before the backward pass, so weights and optimizer state are untouched.
+    """
+    x = to_model_input(images, mean, std, device)
+    x = augment(x, gen).contiguous(memory_format=torch.channels_last)
+    y = labels.to(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logits = net(x)
+    loss = F.cross_entropy(logits.float(), y)
+    finite = torch.isfinite(loss).to(torch.int32)
+    if dist.is_available() and dist.is_initialized():
+        # Every rank must take the same branch, or the others would wait in backward's all-reduce.
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    if not finite.item():
+        raise TrainingDiverged(f"non-finite loss ({loss.item()} on this process)")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach(), logits.detach()
+
+
+def _any_rank(flag: int, device: torch.device) -> int:
+    """The largest ``flag`` over all processes (just ``flag`` without DDP)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    t = torch.tensor([flag], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
 
 
 @torch.no_grad()
@@ -197,6 +267,8 @@ def train(args) -> Path | None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.deterministic:
+        if device.type == "cuda":  # cuBLAS needs this before its first use to be deterministic
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
     recipe = recipe_from_args(args)
     if recipe.batch_size % world:
@@ -205,7 +277,12 @@ def train(args) -> Path | None:
     main = rank == 0
     say = (lambda *a: print(*a, flush=True)) if main else (lambda *a: None)
 
-    data = load_dataset(args.data, cache_dir=args.cache_dir, download=args.download)
+    # Rank 0 loads (decodes, fills the cache, downloads) first; the others then read its cache.
+    if world > 1 and not main:
+        dist.barrier()
+    data = load_dataset(args.data, cache_dir=args.cache_dir, download=args.download and main)
+    if world > 1 and main:
+        dist.barrier()
     train_x, train_y = data.train.images, data.train.labels
     # Subsets are a fixed random draw: the images are stored class by class.
     if args.subset:
@@ -221,12 +298,7 @@ def train(args) -> Path | None:
     torch.manual_seed(args.seed)
     config = {"num_classes": len(data.classes), **_parse_config(args.set)}
     model = create_model(args.model, **config).to(device).to(memory_format=torch.channels_last)
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() > 1]
-    no_decay = [p for p in params if p.dim() <= 1]  # BN and biases: no weight decay
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": recipe.weight_decay},
-                           {"params": no_decay, "weight_decay": 0.0}],
-                          lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
+    opt = build_optimizer(model, recipe)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     augment = Augmenter(jitter_range=recipe.scale_jitter, jitter_p=recipe.jitter_p)
 
@@ -279,20 +351,17 @@ def train(args) -> Path | None:
                 for g in opt.param_groups:
                     g["lr"] = learning_rate(recipe, epoch * steps_per_epoch + step, steps_per_epoch)
                 idx = perm[step * recipe.batch_size:(step + 1) * recipe.batch_size][rank * per_rank:][:per_rank]
-                bgen = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch * 100_003 + step)
-                x = to_model_input(train_x[idx.to(train_x.device)], data.mean, data.std, device)
-                x = augment(x, bgen).contiguous(memory_format=torch.channels_last)
-                y = train_y[idx.to(train_y.device)].to(device)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    logits = net(x)
-                loss = F.cross_entropy(logits.float(), y)
-                if not torch.isfinite(loss):
+                # Each rank draws its own crops and flips (rank 0's seed is the single-process one).
+                bgen = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch * 100_003 + step + rank * 7_919)
+                y = train_y[idx.to(train_y.device)]
+                try:
+                    loss, logits = train_step(net, opt, train_x[idx.to(train_x.device)], y, data.mean, data.std,
+                                              augment, bgen, device)
+                except TrainingDiverged as e:
                     raise TrainingDiverged(
-                        f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step}: stopping; "
-                        f"the last good files in {out} are untouched (try a lower --lr)")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                        f"{e} at epoch {epoch + 1}, step {step}: stopping; the last good files in {out} "
+                        "are untouched (try a lower --lr)") from None
+                y = y.to(device)
                 partial["loss"] += loss.item() * len(y)
                 partial["correct"] += (logits.argmax(1) == y).sum().item()
                 partial["seen"] += len(y)
@@ -300,11 +369,7 @@ def train(args) -> Path | None:
                 bar.set_postfix(loss=f"{partial['loss'] / partial['seen']:.3f}",
                                 acc=f"{partial['correct'] / partial['seen']:.3f}",
                                 img_s=f"{partial['seen'] * world / max(elapsed, 1e-9):.0f}", refresh=False)
-                signalled = stop["signal"]
-                if world > 1:
-                    t = torch.tensor([signalled], device=device)
-                    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-                    signalled = int(t.item())
+                signalled = _any_rank(stop["signal"], device)
                 if signalled:
                     partial["time"] = elapsed
                     wall += time.perf_counter() - t0
@@ -316,6 +381,12 @@ def train(args) -> Path | None:
             bar.close()
             epoch_time = partial["time"] + time.perf_counter() - t0
             wall += time.perf_counter() - t0
+            if world > 1:
+                # DDP broadcasts BatchNorm statistics from rank 0 before each forward, so each
+                # rank's last step left its own; take rank 0's, so that every rank evaluates
+                # and holds exactly the weights rank 0 saves.
+                for b in model.buffers():
+                    dist.broadcast(b, 0)
             val_loss, val_acc = _evaluate(model, val_x, val_y, data.mean, data.std, device)
             row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
                    "train_loss": partial["loss"] / max(1, partial["seen"]),
@@ -330,6 +401,12 @@ def train(args) -> Path | None:
                 out.mkdir(parents=True, exist_ok=True)
                 _write_log(out / "log.tsv", log)
                 _save_state(state_path, state_dict(epoch + 1, 0))
+            # A signal that came during the evaluation or the save: stop here, the state is complete.
+            signalled = _any_rank(stop["signal"], device)
+            if signalled:
+                say(f"stopped by signal {signalled} after epoch {epoch + 1}; state saved to {state_path}; "
+                    "continue with --resume")
+                raise SystemExit(128 + signalled)
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
@@ -351,7 +428,7 @@ def train(args) -> Path | None:
         "log": log,
         "metrics": {"train_acc": log[-1]["train_acc"], "val_acc": log[-1]["val_acc"]} if log else {},
         "scale_robustness": curve,
-        "versions": {"wsms_viz": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "versions": _versions(),
         "hardware": _hardware(device),
         "wall_time_s": wall,
     }
@@ -373,6 +450,11 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as e:  # bad data source, bad model config: say it plainly
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (loading, final evaluation)
+        state = args.out / "resume.pt"
+        hint = f"; {state} is complete: rerun with --resume to finish" if state.is_file() else ""
+        print(f"\ninterrupted{hint}", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

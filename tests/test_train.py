@@ -1,0 +1,253 @@
+"""The trainer end to end on a tiny generated ImageFolder: checkpoint and card,
+repeatability, interruption and resumption, divergence, and DDP over gloo."""
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_data import make_imagefolder, one_thread  # noqa: F401 (autouse fixture)
+
+from wsms_viz import train as train_mod
+from wsms_viz.checkpoint import load_checkpoint
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny") / "imgs"
+    make_imagefolder(root, classes=("ant", "bee", "cow", "dog"), per_class=10)  # 36 train, 4 val
+    return root
+
+
+def _args(data_dir, out, *extra, model="resnet20", epochs=2):
+    return ["--model", model, "--data", f"imagefolder:{data_dir}", "--cache-dir", str(out.parent / "cache"),
+            "--out", str(out), "--epochs", str(epochs), "--batch-size", "8", "--threads", "1", "--deterministic",
+            "--no-progress", "--zooms", "0.5", "1", "2", *extra]
+
+
+def _weights_sha(out):
+    return hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("model", ["resnet20", "wsms_resnet20"])
+def test_trainer_writes_a_loadable_checkpoint_with_a_complete_card(data_dir, tmp_path, capsys, model):
+    out = tmp_path / "run"
+    train_mod.main(_args(data_dir, out, "--name", "tiny", model=model))
+    assert sorted(p.name for p in out.iterdir()) == ["card.json", "log.tsv", "model.safetensors", "resume.pt"]
+    ck = load_checkpoint(out)  # sha, finiteness and class count all checked
+    card = ck.card
+    assert card["name"] == "tiny" and card["model"] == model
+    assert card["config"]["num_classes"] == 4 and card["classes"] == ["ant", "bee", "cow", "dog"]
+    assert card["normalization"]["mean"] == pytest.approx([0.4914, 0.4822, 0.4465])
+    assert len(card["normalization"]["std"]) == 3 and card["input_size"] == [32, 32]
+    assert card["data"]["source"] == f"imagefolder:{data_dir}"
+    assert "last 10% of each class" in card["data"]["split"]
+    assert (card["data"]["train_size"], card["data"]["val_size"], card["data"]["train_used"]) == (36, 4, 36)
+    assert card["recipe"]["name"] == "short" and card["recipe"]["epochs"] == 2
+    assert card["recipe"]["batch_size"] == 8 and card["recipe"]["seed"] == 0 and card["recipe"]["processes"] == 1
+    assert [row["epoch"] for row in card["log"]] == [1, 2]
+    assert set(card["log"][0]) >= {"lr", "train_loss", "train_acc", "val_loss", "val_acc", "images_per_s"}
+    assert card["metrics"] == {"train_acc": card["log"][-1]["train_acc"], "val_acc": card["log"][-1]["val_acc"]}
+    sr = card["scale_robustness"]
+    assert sr["zooms"] == [0.5, 1.0, 2.0] and len(sr["val_acc"]) == 3 and all(0 <= a <= 1 for a in sr["val_acc"])
+    assert sr["mean_acc"] == pytest.approx(sum(sr["val_acc"]) / 3)
+    assert card["sha256"] == _weights_sha(out)
+    assert card["versions"]["torch"] == torch.__version__
+    assert {"python", "numpy", "safetensors"} <= set(card["versions"])
+    assert "1 threads" in card["hardware"] and card["wall_time_s"] > 0
+    log = (out / "log.tsv").read_text().splitlines()
+    assert log[0].split("\t")[:2] == ["epoch", "lr"] and len(log) == 3
+    printed = capsys.readouterr().out
+    assert "epoch=2" in printed and "wrote" in printed
+
+
+def test_seed_makes_cpu_runs_repeatable(data_dir, tmp_path):
+    train_mod.main(_args(data_dir, tmp_path / "a", epochs=1))
+    train_mod.main(_args(data_dir, tmp_path / "b", epochs=1))
+    train_mod.main(_args(data_dir, tmp_path / "c", "--seed", "1", epochs=1))
+    assert _weights_sha(tmp_path / "a") == _weights_sha(tmp_path / "b")
+    assert _weights_sha(tmp_path / "a") != _weights_sha(tmp_path / "c")
+
+
+def _signal_at(monkeypatch, global_step: int, signum=signal.SIGTERM):
+    """Sends the process ``signum`` from inside training step ``global_step`` (0-based),
+    as a kill from outside would arrive: the trainer's own handler has to deal with it."""
+    real, sent = train_mod.learning_rate, []
+
+    def lr(recipe, step, steps_per_epoch):
+        if step == global_step and not sent:
+            sent.append(step)
+            os.kill(os.getpid(), signum)
+        return real(recipe, step, steps_per_epoch)
+    monkeypatch.setattr(train_mod, "learning_rate", lr)
+
+
+def test_sigterm_mid_epoch_then_resume_gives_the_uninterrupted_weights(data_dir, tmp_path, monkeypatch, capsys):
+    train_mod.main(_args(data_dir, tmp_path / "straight"))
+    out = tmp_path / "interrupted"
+    with monkeypatch.context() as m:
+        _signal_at(m, 5)  # 4 steps an epoch: epoch 2, its second step
+        with pytest.raises(SystemExit) as e:
+            train_mod.main(_args(data_dir, out))
+    assert e.value.code == 128 + signal.SIGTERM
+    assert "stopped by signal 15 at epoch 2, step 2" in capsys.readouterr().out
+    assert not (out / "model.safetensors").exists()
+    state = torch.load(out / "resume.pt", weights_only=True)
+    assert (state["epoch"], state["step"]) == (1, 2)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the trainer gave the handler back
+
+    with pytest.raises(SystemExit, match="exists: pass --resume"):
+        train_mod.main(_args(data_dir, out))
+    with pytest.raises(SystemExit, match="belongs to a different run"):
+        train_mod.main(_args(data_dir, out, "--resume", "--lr", "0.05"))
+
+    train_mod.main(_args(data_dir, out, "--resume"))
+    assert "resumed from" in capsys.readouterr().out
+    assert _weights_sha(out) == _weights_sha(tmp_path / "straight")
+    a, b = (json.loads((d / "card.json").read_text()) for d in (out, tmp_path / "straight"))
+    assert [r["train_loss"] for r in a["log"]] == [r["train_loss"] for r in b["log"]]
+    assert a["scale_robustness"] == b["scale_robustness"]
+
+
+def test_ctrl_c_between_epochs_stops_after_saving(data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train_mod, "_write_log", lambda path, log: (train_mod.atomic_write_bytes(path, b"x"),
+                                                                     os.kill(os.getpid(), signal.SIGINT)))
+    with pytest.raises(SystemExit) as e:
+        train_mod.main(_args(data_dir, tmp_path / "run"))
+    assert e.value.code == 128 + signal.SIGINT
+    assert "stopped by signal 2 after epoch 1" in capsys.readouterr().out
+    state = torch.load(tmp_path / "run" / "resume.pt", weights_only=True)
+    assert (state["epoch"], state["step"]) == (1, 0)
+
+
+def _snapshot(directory):
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def test_non_finite_loss_stops_and_leaves_a_previous_checkpoint_alone(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    train_mod.main(_args(data_dir, out, epochs=1))
+    (out / "resume.pt").unlink()  # a finished run, its checkpoint kept; train again into the same place
+    before = _snapshot(out)
+    with pytest.raises(SystemExit) as e:
+        train_mod.main(_args(data_dir, out, "--lr", "1e30"))
+    assert e.value.code == 3
+    err = capsys.readouterr().err
+    assert "non-finite loss" in err and "at epoch 1, step" in err and "try a lower --lr" in err
+    assert _snapshot(out) == before  # model, card and log untouched, no resume state of the bad run
+
+
+def test_non_finite_loss_after_resume_leaves_the_resume_state_alone(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    train_mod.main(_args(data_dir, out))
+    # Make the stored state go bad the moment training continues: a classifier so large
+    # that its logits overflow; the trainer must neither step on it nor save over it.
+    state = torch.load(out / "resume.pt", weights_only=True)
+    state["epoch"], state["step"] = 1, 0
+    state["model"]["fc.weight"] *= 1e38
+    torch.save(state, out / "resume.pt")
+    before = _snapshot(out)
+    with pytest.raises(SystemExit) as e:
+        train_mod.main(_args(data_dir, out, "--resume"))
+    assert e.value.code == 3
+    assert "non-finite loss" in capsys.readouterr().err
+    assert _snapshot(out) == before
+
+
+@pytest.mark.slow
+def test_non_finite_exit_code_from_the_command_line(data_dir, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "wsms_viz.train",
+                          *_args(data_dir, tmp_path / "run", "--lr", "1e30", epochs=1)],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 3, run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("error: non-finite loss")
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "run" / "resume.pt").exists()
+
+
+@pytest.mark.slow
+def test_sigint_from_outside_saves_state_and_exits_cleanly(data_dir, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "wsms_viz.train", *_args(data_dir, out, epochs=500)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:  # wait until it is training
+            if line.startswith("epoch=1 "):
+                break
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    assert "stopped by signal 2" in stdout and "continue with --resume" in stdout
+    assert "Traceback" not in stderr
+    state = torch.load(out / "resume.pt", weights_only=True)
+    assert state["epoch"] >= 1 and not (out / "model.safetensors").exists()
+
+
+_RANK_SCRIPT = """
+import json, os, sys, torch
+import wsms_viz.train as T
+made, renames = [], []
+real_create, real_replace = T.create_model, os.replace
+def create(*a, **k):
+    made.append(real_create(*a, **k))
+    return made[-1]
+def replace(src, dst, *a, **k):
+    renames.append(os.path.basename(dst))  # every file this project writes is renamed into place
+    return real_replace(src, dst, *a, **k)
+T.create_model, os.replace = create, replace
+T.train(T.build_parser().parse_args(sys.argv[1:]))
+dump = os.environ["DUMP_DIR"] + "/rank" + os.environ["RANK"]
+torch.save(made[0].state_dict(), dump + ".pt")
+with open(dump + ".json", "w") as f:
+    json.dump(renames, f)
+"""
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_agree_and_only_rank_0_writes(data_dir, tmp_path):
+    out, dump = tmp_path / "run", tmp_path / "dump"
+    dump.mkdir()
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2",
+           "DUMP_DIR": str(dump), "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    # what torchrun --nproc_per_node=2 sets, one process per rank
+    procs = [subprocess.Popen([sys.executable, "-c", _RANK_SCRIPT, *_args(data_dir, out)], cwd=REPO,
+                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    outputs = []
+    try:
+        outputs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    assert "2 process(es)" in outputs[0][0] and outputs[1][0] == ""  # rank 1 prints nothing
+    s0, s1 = (torch.load(dump / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert s0.keys() == s1.keys()
+    for k in s0:
+        assert torch.equal(s0[k], s1[k]), k  # parameters and BatchNorm statistics alike
+    renames = [json.loads((dump / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert renames[1] == []
+    assert {"model.safetensors", "card.json", "resume.pt", "log.tsv"} <= set(renames[0])
+    ck = load_checkpoint(out)
+    assert ck.card["recipe"]["processes"] == 2
+    for k, v in ck.model.state_dict().items():
+        assert torch.equal(v, s0[k]), k
