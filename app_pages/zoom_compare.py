@@ -3,7 +3,7 @@
 import streamlit as st
 
 from wsms_viz import ui
-from wsms_viz.zoom_figures import Prebuilt, at_zoom
+from wsms_viz.zoom_figures import Prebuilt
 
 st.title("Zoom compare")
 ui.intro(
@@ -39,8 +39,9 @@ def live():
     ui.top5_columns(sweeps, zoom, cls)
     st.caption("Drag the slider under the figure for a live preview: the browser already holds every zoom "
                "step. The Zoom slider above sets the zoom the other pages use.")
-    base = ui.animation(*args, cls, _pixels=sel.image.pixels)
-    st.plotly_chart(Prebuilt(at_zoom(base, zoom)), key="zoom_animation", config={"displayModeBar": False})
+    st.plotly_chart(Prebuilt(ui.animation(*args, cls, _pixels=sel.image.pixels)), key="zoom_animation",
+                    config={"displayModeBar": False})
+    ui.sync_animation(zoom, ui.animation_token(*args, cls))
 
 
 live()

@@ -138,6 +138,8 @@ def test_drag_zoom_and_upload_in_a_real_browser(page, tmp_path):
     assert zoom > 1.0
     wait_for(pg, lambda: f"at {zoom:.1f}x" in pg.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()
              .__str__(), 30, "the top-5 headers to show the new zoom")
+    # ... and the animation in the browser moves to that zoom too, without being re-sent.
+    wait_for(pg, lambda: current.text_content().endswith(f"{zoom:.1f}x"), 30, "the animation to follow the slider")
 
     # Upload a photo through the real file input.
     pg.get_by_text("Upload your own").click()

@@ -110,13 +110,15 @@ def animation(image_key: str, center: tuple[float, float], model_keys: tuple[str
               stages_on: tuple[bool, ...], tta: bool, cls: str, _pixels: np.ndarray) -> dict:
     """The zoom animation as a plain dict, built and validated once (about 0.3 s).
 
-    Cached as a resource and never modified: each rerun patches a shallow copy
-    (:func:`wsms_viz.zoom_figures.at_zoom`).
+    Cached as a resource and never modified; it always opens at 1x and
+    :func:`sync_animation` moves it to the slider's zoom in the browser.
     """
     s = sweeps(image_key, center, model_keys, stages_on, tta, _pixels)
     inputs = (zoom_inputs(image_key, center, _pixels).transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
     _, inner = square_crop(_pixels, center)
-    return animation_figure(_pixels, square_box(_pixels.shape, center), inner, inputs, s, cls, 1.0).to_dict()
+    fig = animation_figure(_pixels, square_box(_pixels.shape, center), inner, inputs, s, cls, 1.0)
+    fig.update_layout(meta=animation_token(image_key, center, model_keys, stages_on, tta, cls))
+    return fig.to_dict()
 
 
 # --- widgets --------------------------------------------------------------------------
@@ -129,6 +131,42 @@ def zoom_slider(where=None) -> float:
         help="1x is the image as it is; 2x crops half its width around the centre and enlarges "
              "it; 0.5x shrinks it to half size inside a grey frame.",
     ))
+
+
+# Moves the zoom animation to the Streamlit slider's zoom in the browser. Re-sending the
+# 26-frame figure on every slider step costs the browser ~250 ms of re-rendering; this
+# keeps the figure's spec unchanged (so Streamlit leaves it alone) and asks Plotly to
+# show frame ``Z``, as if its own slider had been dragged there. The figure carries a
+# token in ``layout.meta``; the script waits for the figure with that token, so after a
+# new image, class or lesion it acts on the new figure once it is drawn, not the old one.
+# Our own constant script with two values we format, hence unsafe_allow_javascript.
+_SYNC_JS = """<script>
+(() => {
+  const frame = "Z", token = "T";
+  let tries = 0;
+  const go = () => {
+    const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta === token);
+    if (!gd || !window.Plotly) { if (tries++ < 400) setTimeout(go, 25); return; }
+    const s = gd.layout.sliders[0];
+    if (s.steps[s.active] && s.steps[s.active].label === frame) return;
+    // An animation interrupted by the next one (a fast drag) rejects: nothing to report.
+    window.Plotly.animate(gd, [frame], {mode: "immediate", frame: {duration: 0, redraw: true},
+                                        transition: {duration: 0}}).catch(() => {});
+  };
+  go();
+})();
+</script>"""
+
+
+def sync_animation(zoom: float, token: str) -> None:
+    """Shows frame ``zoom`` of the zoom animation tagged ``token``, without re-sending it."""
+    js = _SYNC_JS.replace('"Z"', f'"{zoom:.1f}"').replace('"T"', f'"{token}"')
+    st.html(js, unsafe_allow_javascript=True, width="content")
+
+
+def animation_token(*key) -> str:
+    """A short id of one animation figure (its cache key), for :func:`sync_animation`."""
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:12]
 
 
 def intro(what: str, paper: str) -> None:
@@ -298,19 +336,25 @@ def class_picker(where, sweeps: list[predict.Sweep], label: str | None) -> str:
 
 
 def top5_columns(sweeps: list[predict.Sweep], zoom: float, cls: str) -> None:
-    """Each model's top-5 at ``zoom``, side by side; the followed class in bold."""
+    """Each model's top-5 at ``zoom``, side by side, the followed class in bold.
+
+    A markdown table per model: cheap for the browser to redraw on every slider step
+    (a canvas data grid per model costs ~100 ms more), and large on a projector.
+    """
     cols = st.columns(len(sweeps))
     for col, s in zip(cols, sweeps, strict=True):
-        top = s.top(zoom)
+        rows = [f"| {i + 1} | {f'**{c}**' if c == cls else c} | `{_bar(p)}` {p:.1%} |"
+                for i, (c, p) in enumerate(s.top(zoom))]
         col.markdown(f"**{s.label}** at {zoom:.1f}x")
-        col.dataframe(
-            {"class": [c for c, _ in top], "probability": [p for _, p in top]},
-            hide_index=True, width="stretch", height=218,
-            column_config={"probability": st.column_config.ProgressColumn(
-                "probability", format="percent", min_value=0.0, max_value=1.0)},
-        )
+        col.markdown("\n".join(["| | class | probability |", "|---|---|---|", *rows]))
         p = float(s.curve(cls)[predict.nearest(s.zooms, zoom)])
-        col.caption(f"top guess: {top[0][0]} ({top[0][1]:.1%}) · P({cls}) = {p:.1%}")
+        top = s.top(zoom, 1)[0]
+        col.caption(f"top guess: {top[0]} ({top[1]:.1%}) · P({cls}) = {p:.1%}")
+
+
+def _bar(p: float, width: int = 10) -> str:
+    n = round(p * width)
+    return "█" * n + "·" * (width - n)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Tracing the model ...")

@@ -152,29 +152,12 @@ def _marker(s: Sweep, cls: str, j: int, color: str) -> go.Scatter:
                       hovertemplate="%{y:.1%}<extra></extra>")
 
 
-def at_zoom(fig: dict, factor: float) -> dict:
-    """A copy of an :func:`animation_figure` dict opened at ``factor`` instead.
-
-    Copies only what changes (the traces a frame replaces, the slider, the shapes), so
-    the cached dict is never modified and a slider step costs well under a millisecond.
-    """
-    names = [f["name"] for f in fig["frames"]]
-    j = names.index(f"{factor:.1f}") if f"{factor:.1f}" in names else nearest([float(n) for n in names], factor)
-    frame = fig["frames"][j]
-    data = list(fig["data"])
-    for idx, patch in zip(frame["traces"], frame["data"], strict=True):
-        data[idx] = {**data[idx], **patch}
-    layout = {**fig["layout"], "shapes": frame["layout"]["shapes"]}
-    layout["sliders"] = [{**layout["sliders"][0], "active": j}]
-    return {"data": data, "layout": layout, "frames": fig["frames"]}
-
-
 class Prebuilt(go.Figure):
-    """A figure whose dict is already built and validated (:func:`at_zoom`'s output).
+    """A figure whose dict is already built and validated (a cached ``to_dict()``).
 
     ``st.plotly_chart`` validates a plain dict by building a ``go.Figure`` from it, which
-    takes ~25 ms for the 26 frames of the zoom animation on every slider step; a Figure
-    is only asked for ``to_dict()``. This one hands back the dict it was given.
+    takes ~25 ms for the 26 frames of the zoom animation on every rerun; a Figure is
+    only asked for ``to_dict()``. This one hands back the dict it was given.
     """
 
     def __init__(self, fig: dict):  # no super().__init__: nothing to validate again
