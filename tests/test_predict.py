@@ -1,0 +1,118 @@
+"""The zoom page's computations (no streamlit): sweeps, multi-scale averaging, lesions,
+the architecture trace, the examples file and the cards' curves."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from wsms_viz import catalog, predict
+from wsms_viz.architecture import diagram, trace
+from wsms_viz.models import create_model
+from wsms_viz.robustness import accuracy_curves, summary_rows, training_figure
+from wsms_viz.zoom import zoom
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {n: catalog.load(f"untrained:{n}") for n in ("resnet20", "wsms_resnet20")}
+
+
+@pytest.fixture(scope="module")
+def photo():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+
+
+def test_sweep_is_one_row_per_zoom_and_matches_single_predictions(models, photo):
+    m = models["wsms_resnet20"]
+    image = predict.prepare(photo, (0.5, 0.5))
+    s = predict.sweep(m, predict.zoom_stack(image, predict.ZOOMS))
+    assert s.probs.shape == (26, 10) and np.allclose(s.probs.sum(1), 1, atol=1e-5)
+    assert s.zooms[0] == 0.5 and s.zooms[-1] == 3.0 and 2.0 in s.zooms
+    one = predict.probabilities(m, zoom(image[0], 2.0, image[1], out_size=32)[None])
+    assert np.allclose(s.at(2.0), one[0], atol=1e-5)
+    top = s.top(2.0)
+    assert len(top) == 5 and top[0][1] >= top[-1][1] and top[0][1] == pytest.approx(s.at(2.0).max())
+
+
+def test_multi_scale_averaging_is_the_mean_of_three_zooms(models, photo):
+    m = models["resnet20"]
+    image = predict.prepare(photo)
+    tta = predict.tta_sweep(m, image, zooms=(1.0, 2.0))
+    for row, z in zip(tta.probs, (1.0, 2.0), strict=True):
+        views = torch.stack([zoom(image[0], z * s, image[1], out_size=32) for s in predict.TTA_SCALES])
+        assert np.allclose(row, predict.probabilities(m, views).mean(0), atol=1e-5)
+    assert "multi-scale" in tta.label
+
+
+def test_stage_lesion_changes_only_multi_stage_models(models, photo):
+    m, b = models["wsms_resnet20"], models["resnet20"]
+    stack = predict.zoom_stack(predict.prepare(photo), (1.0,))
+    assert predict.mask_for(b, (True, False, True)) is None
+    on = predict.sweep(m, stack, (1.0,), predict.mask_for(m, (True, True, True)))
+    off = predict.sweep(m, stack, (1.0,), predict.mask_for(m, (True, False, True)))
+    assert "stage 2 off" in off.label and not np.allclose(on.probs, off.probs)
+    assert predict.stage_count([b]) == 1 and predict.stage_count([b, m]) == 3
+
+
+def test_square_crop_keeps_the_photos_resolution(photo):
+    image, center = predict.prepare(photo, (0.5, 0.9))
+    assert tuple(image.shape) == (3, 48, 48) and center[0] == 0.5 and center[1] > 0.5
+
+
+def test_architecture_of_wsms_ms_and_baseline():
+    w = trace(create_model("wsms_resnet20"))
+    assert [s.input_shape for s in w.stages] == [(3, 32, 32), (3, 16, 16), (3, 8, 8)]
+    assert [len(s.blocks) for s in w.stages] == [3, 2, 1]
+    assert all(b.shared == 1.0 for s in w.stages[1:] for b in s.blocks)
+    assert w.concat_shape == (112, 8, 8) and w.integrated_shape == (128, 8, 8) and w.logits_shape == (10,)
+    assert w.params_total == sum(p.numel() for p in create_model("wsms_resnet20").parameters())
+    ms = trace(create_model("ms_resnet20"))
+    assert all(b.shared == 0.0 for s in ms.stages for b in s.blocks)
+    assert ms.params_total == w.params_unshared > w.params_total
+    base = trace(create_model("resnet20"))
+    assert len(base.stages) == 1 and base.concat_shape == (64, 8, 8)
+    assert len(diagram(w).layout.shapes) > len(diagram(base).layout.shapes)
+
+
+def test_examples_file_both_formats(tmp_path):
+    (tmp_path / "examples.json").write_text(json.dumps({
+        "image_root": str(tmp_path), "examples": [
+            {"file": "cat/1.jpg", "index": 3, "label": "cat", "baseline": {"pred": "dog"}, "wsms": {"pred": "cat"}}]}))
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "1.jpg").write_bytes(b"x")
+    ex, err = catalog.read_examples(tmp_path)
+    assert err is None and ex[0].baseline_pred == "dog" and ex[0].wsms_pred == "cat"
+    assert catalog.resolve_example_path(ex[0]) == tmp_path / "cat" / "1.jpg"
+    (tmp_path / "examples.json").write_text(json.dumps([{"index": 4, "label": 1, "baseline_pred": 2, "wsms_pred": 1}]))
+    ex, err = catalog.read_examples(tmp_path)
+    assert ex[0].index == 4 and catalog.class_name(ex[0].label, catalog.CIFAR10_CLASSES) == "automobile"
+    (tmp_path / "examples.json").write_text("{not json")
+    assert catalog.read_examples(tmp_path)[1] is not None
+    assert catalog.read_examples(tmp_path / "nowhere") == ([], None)
+
+
+def test_cards_without_curves_or_logs_are_listed_not_guessed(models):
+    m = models["resnet20"]
+    trained = catalog.LoadedModel("k", "trained", m.model, m.classes, card={
+        "scale_robustness": {"zooms": [0.5, 1.0, 2.0], "val_acc": [0.5, 0.9, 0.6]},
+        "log": [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "train_acc": 0.6, "val_acc": 0.5}],
+        "metrics": {"val_acc": 0.9}})
+    curves, missing = accuracy_curves([trained, m])
+    assert [c[0] for c in curves] == ["trained"] and missing == [m.label]
+    row = summary_rows([trained])[0]
+    assert row["val acc at zoom 1"] == 0.9 and row["mean val acc over zooms"] == pytest.approx(2 / 3)
+    fig, no_log = training_figure([trained, m])
+    assert fig is not None and no_log == [m.label]
+
+
+@pytest.mark.slow
+def test_shipped_complexity_table_is_current():
+    # The page reads complexity_table.json rather than counting for ~20 s; regenerate it
+    # with `python -m wsms_viz.robustness` when a model changes.
+    from wsms_viz.complexity import table
+    from wsms_viz.robustness import COMPLEXITY_JSON
+
+    assert json.loads(COMPLEXITY_JSON.read_text()) == table()
