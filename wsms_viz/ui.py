@@ -9,7 +9,7 @@ the model keys), the pixels themselves passed as ``_pixels`` so they are not has
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +41,12 @@ ZOOM_MIN, ZOOM_MAX = predict.ZOOMS[0], predict.ZOOMS[-1]
 
 @dataclass
 class Selection:
-    """What the sidebar picked, for the pages (stored per session in session state)."""
+    """What the sidebar picked, for the page that drew it."""
 
     image: DecodedImage | None
     models: list[catalog.LoadedModel]
     center: tuple[float, float]
     checkpoint_root: Path
-    notes: list[str] = field(default_factory=list)
 
     @property
     def model_keys(self) -> tuple[str, ...]:
@@ -197,7 +196,6 @@ def need_image(sel: Selection) -> bool:
 def sidebar() -> Selection:
     """Draws the sidebar every page shares (each page calls it first) and returns the selection."""
     sb = st.sidebar
-    notes: list[str] = []
     root = catalog.checkpoint_root(REPO)
     keys = catalog.available(root)
     trained = not keys[0].startswith(catalog.UNTRAINED_PREFIX)
@@ -211,15 +209,15 @@ def sidebar() -> Selection:
     for e in errors:
         sb.error(e)
     sb.subheader("Image")
-    image = _image_picker(sb, root, notes)
+    image = _image_picker(sb, root)
     sb.caption("Zoom centre (fractions of width and height)")
     c1, c2 = sb.columns(2)
     cx = c1.slider("centre x", 0.0, 1.0, 0.5, 0.05, key="cx", persist_state="session")
     cy = c2.slider("centre y", 0.0, 1.0, 0.5, 0.05, key="cy", persist_state="session")
-    return Selection(image, models, (round(cy, 2), round(cx, 2)), root, notes)
+    return Selection(image, models, (round(cy, 2), round(cx, 2)), root)
 
 
-def _image_picker(sb, root: Path, notes: list[str]) -> DecodedImage | None:
+def _image_picker(sb, root: Path) -> DecodedImage | None:
     examples, ex_error = catalog.read_examples(root)
     sources = list(SOURCES) if examples else list(SOURCES[:3])
     source = sb.radio("Source", sources, key="source", persist_state="session")
