@@ -19,16 +19,6 @@ from wsms_viz.models.wsms import WSMSConfig, WSMSNet
 from wsms_viz.zoom import normalize
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The machine's 2 cores are shared with training jobs; two torch threads then wait on
-    # each other (30x slower here). One thread changes no result.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class LinearBackbone(StagedBackbone):
     """Every layer linear: the logit is a fixed linear function of the input."""
 

@@ -19,15 +19,6 @@ from wsms_viz.models import create_model
 from wsms_viz.zoom import normalize
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The 2 cores are shared with training jobs; two torch threads then wait on each other.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _pair(seed=0):
     torch.manual_seed(seed)
     wsms = create_model("wsms_resnet20").eval()

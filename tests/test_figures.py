@@ -14,15 +14,6 @@ from wsms_viz.receptive_field import effective_receptive_fields, field_boxes
 from wsms_viz.zoom import normalize
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The 2 cores are shared with training jobs; two torch threads then wait on each other.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def setup():
     torch.manual_seed(0)

@@ -11,14 +11,6 @@ from wsms_viz.models import create_model
 SMALL_VGG = {"widths": (4, 8, 16), "convs_per_block": 1}  # stage channels 16, 8, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The 2 cores are shared with training jobs; two torch threads then wait on each other.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _model(name="wsms_vgg", seed=0, **cfg):
     torch.manual_seed(seed)

@@ -20,17 +20,6 @@ from wsms_viz.receptive_field import (
 )
 from wsms_viz.stage_view import stage_views
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The machine's 2 cores are shared with training jobs; two torch threads then wait on
-    # each other (30x slower here). One thread changes no result.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 SMALL_VGG = {"widths": (4, 8, 16), "convs_per_block": 1}
 ERF_VGG = {"widths": (16, 16, 16), "convs_per_block": 1}  # enough channels that no unit is all dead
 
