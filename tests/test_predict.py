@@ -116,3 +116,14 @@ def test_shipped_complexity_table_is_current():
     from wsms_viz.robustness import COMPLEXITY_JSON
 
     assert json.loads(COMPLEXITY_JSON.read_text()) == table()
+
+
+def test_app_threads_default_and_override(monkeypatch):
+    monkeypatch.delenv("WSMS_THREADS", raising=False)
+    assert catalog.app_threads() == 1
+    monkeypatch.setenv("WSMS_THREADS", "3")
+    assert catalog.app_threads() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("WSMS_THREADS", bad)
+        with pytest.raises(ValueError, match="WSMS_THREADS"):
+            catalog.app_threads()

@@ -72,6 +72,18 @@ def checkpoint_root(repo_root: str | Path | None = None) -> Path:
     return repo / "checkpoints"
 
 
+def app_threads() -> int:
+    """Intra-op threads for the app: ``$WSMS_THREADS`` (a positive integer), else 1."""
+    raw = os.environ.get("WSMS_THREADS", "1")
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"WSMS_THREADS must be a positive integer, got {raw!r}")
+    return n
+
+
 def available(root: str | Path) -> list[str]:
     """Keys of what can be loaded: checkpoint directories under ``root``, else untrained models."""
     found = [str(p) for p in find_checkpoints(root)]

@@ -38,6 +38,13 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCES = ("Dataset (val split)", "Sample photos", "Upload your own", "Baseline wrong, WSMS right")
 ZOOM_MIN, ZOOM_MAX = predict.ZOOMS[0], predict.ZOOMS[-1]
 
+# The models are small (32x32 inputs), so a second intra-op thread gains little, and when
+# anything else uses the CPU, OpenMP threads waiting on each other make it far slower:
+# Integrated Gradients on wsms_resnet20 took 0.11 s with one thread and 10.8 s with two
+# beside a training run on the 2-core machine (benchmarks/attribution_speed.py --threads).
+# $WSMS_THREADS overrides; torch.set_num_threads is process-wide, so every session gets it.
+torch.set_num_threads(catalog.app_threads())
+
 
 @dataclass
 class Selection:
