@@ -130,8 +130,14 @@ def test_drag_zoom_and_upload_in_a_real_browser(page, tmp_path):
     value = slider.locator('input[type="range"]')  # react-aria: a hidden range input inside the thumb
     thumb = value.locator("xpath=../..")
     thumb.scroll_into_view_if_needed()
-    drag(pg, thumb, 160)
+    drag(pg, thumb, 160, release=False)
     wait_for(pg, lambda: float(value.input_value()) > 1, 10, "the zoom slider to move")
+    # Still dragging: the animation already follows the Streamlit slider in the browser.
+    dragged = float(value.input_value())
+    wait_for(pg, lambda: current.text_content().endswith(f"{dragged:.1f}x"), 10,
+             "the animation to follow the zoom slider during the drag")
+    assert probability_texts(pg) == before  # the server has not been asked yet
+    pg.mouse.up()
     wait_for(pg, lambda: probability_texts(pg) != before and len(probability_texts(pg)) == 2, 60,
              "the predictions to change after the zoom")
     zoom = float(value.input_value())
