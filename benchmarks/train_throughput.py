@@ -1,6 +1,7 @@
 """Training throughput: the trainer's own step against a bare loop and a PIL pipeline.
 
     nice python benchmarks/train_throughput.py --threads 1        # about 2 minutes on 2 cores
+    nice python benchmarks/train_throughput.py --threads 1 --precision bf16
     python benchmarks/train_throughput.py --models resnet20 --steps 30 --threads 2
 
 Three ways to feed the same model the same batch size, with the trainer's optimizer,
@@ -118,8 +119,8 @@ class _Clock:
 class Pipelines:
     """The three loops for one model; each ``run(k)`` does ``k`` steps, returns a _Clock."""
 
-    def __init__(self, name: str, data, batch_size: int, loader):
-        self.name, self.data, self.bs = name, data, batch_size
+    def __init__(self, name: str, data, batch_size: int, loader, bf16: bool = False):
+        self.name, self.data, self.bs, self.bf16 = name, data, batch_size, bf16
         self.device = torch.device("cpu")
         self.recipe = RECIPES["short"]
         self.models = {}
@@ -141,7 +142,9 @@ class Pipelines:
         m, opt = self.models["bare"]
         with _Clock() as clock:
             for _ in range(k):
-                loss = F.cross_entropy(m(self.bare_x), self.bare_y)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                    logits = m(self.bare_x)
+                loss = F.cross_entropy(logits.float(), self.bare_y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -159,7 +162,7 @@ class Pipelines:
                 gen = torch.Generator().manual_seed(self.step)  # the trainer seeds one per step
                 y = y_all[idx]
                 loss, logits = train_step(m, opt, x_all[idx], y, self.data.mean, self.data.std, self.augment, gen,
-                                          self.device)
+                                          self.device, self.bf16)
                 stats["loss"] += loss.item() * len(y)  # the trainer's running figures
                 stats["correct"] += (logits.argmax(1) == y).sum().item()
         return clock
@@ -170,7 +173,9 @@ class Pipelines:
             for _ in range(k):
                 x, y = next(self.batches)
                 x = x.contiguous(memory_format=torch.channels_last)
-                loss = F.cross_entropy(m(x), y)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                    logits = m(x)
+                loss = F.cross_entropy(logits.float(), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -206,6 +211,8 @@ def main(argv=None) -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per pipeline first")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the PIL pipeline")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: every pipeline's forward under CPU bf16 autocast, as the trainer's --precision bf16")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -214,12 +221,12 @@ def main(argv=None) -> None:
     loader, how = pil_loader(data, args.batch_size, args.workers)
     rounds = args.rounds or args.steps
     per_round = max(1, args.steps // rounds)
-    print(f"training throughput, batch {args.batch_size}, {torch.get_num_threads()} torch thread(s), "
+    print(f"training throughput, {args.precision}, batch {args.batch_size}, {torch.get_num_threads()} torch thread(s), "
           f"{args.workers} DataLoader worker(s); torch {torch.__version__}, {platform.machine()}, "
           f"{os.cpu_count()} cores; {rounds} rounds x {per_round} step(s) of every model and pipeline, "
           f"interleaved, after {args.warmup} warm-up steps")
     print(f"pil pipeline: {how}")
-    pipes = {name: Pipelines(name, data, args.batch_size, loader) for name in args.models}
+    pipes = {name: Pipelines(name, data, args.batch_size, loader, args.precision == "bf16") for name in args.models}
     for pipe in pipes.values():
         for run in pipe.runs.values():
             run(args.warmup)

@@ -251,3 +251,37 @@ def test_two_gloo_processes_agree_and_only_rank_0_writes(data_dir, tmp_path):
     assert ck.card["recipe"]["processes"] == 2
     for k, v in ck.model.state_dict().items():
         assert torch.equal(v, s0[k]), k
+
+
+def test_precision_flag_picks_autocast_per_device():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not train_mod.use_bf16("auto", cpu) and train_mod.use_bf16("auto", cuda)
+    assert train_mod.use_bf16("bf16", cpu) and not train_mod.use_bf16("fp32", cuda)
+    with pytest.raises(ValueError, match="precision"):
+        train_mod.use_bf16("fp16", cpu)
+
+
+def test_bf16_on_cpu_runs_convolutions_in_bf16_and_says_so(data_dir, tmp_path, capsys):
+    from wsms_viz.data import Augmenter
+    from wsms_viz.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet20", num_classes=4)
+    dtypes = []
+    model.stem[0].register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    opt = train_mod.build_optimizer(model, train_mod.RECIPES["short"])
+    images, labels = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.tensor([0, 1, 2, 3])
+    args = (model, opt, images, labels, (0.5,) * 3, (0.25,) * 3, Augmenter(), torch.Generator(), torch.device("cpu"))
+    train_mod.train_step(*args)
+    train_mod.train_step(*args, bf16=True)
+    assert dtypes == [torch.float32, torch.bfloat16]
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: the weights stay fp32
+
+    out = tmp_path / "bf16"
+    train_mod.main(_args(data_dir, out, "--precision", "bf16", epochs=1))
+    assert "bf16 autocast" in capsys.readouterr().out
+    assert load_checkpoint(out).card["precision"] == "bf16 autocast"
+    (out / "model.safetensors").unlink()
+    (out / "card.json").unlink()
+    with pytest.raises(SystemExit, match="belongs to a different run"):  # a bf16 state does not resume as fp32
+        train_mod.main(_args(data_dir, out, "--resume", epochs=1))

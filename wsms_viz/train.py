@@ -12,7 +12,9 @@ Recipes (``--recipe``):
   that 164 epochs of a high learning rate would give. Same batch, same augmentation.
 
 Any field can be overridden (``--epochs 10 --lr 0.05``). Uses CUDA when present (bf16
-autocast, channels_last, the whole dataset kept on the GPU), else the CPU. Launched
+autocast, channels_last, the whole dataset kept on the GPU), else the CPU (fp32, or bf16
+autocast with ``--precision bf16``: faster on CPUs with native bf16 such as AVX512-BF16
+or AMX; weights, BatchNorm and the loss stay fp32). Launched
 with ``torchrun --nproc_per_node=N`` it trains data-parallel (NCCL on GPUs, gloo on
 CPUs); only rank 0 writes files.
 
@@ -132,9 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (repeatable CPU runs)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: bf16 autocast on CUDA, fp32 on CPU; bf16: autocast on CPU too (faster where the "
+                        "CPU has native bf16, e.g. AVX512-BF16 or AMX)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/resume.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the epoch log still prints)")
     return p
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether the forward pass runs under bf16 autocast for ``--precision`` on ``device``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
 def recipe_from_args(args) -> Recipe:
@@ -188,9 +203,9 @@ def build_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.SGD:
 
 def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
                mean, std, augment: Augmenter, gen: torch.Generator,
-               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+               device: torch.device, bf16: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step of the trainer on a uint8 batch: normalise on ``device``, augment,
-    forward (bf16 autocast on CUDA), cross-entropy, backward, step.
+    forward (under bf16 autocast if asked), cross-entropy, backward, step.
 
     ``benchmarks/train_throughput.py`` times this very function against a bare loop.
 
@@ -203,6 +218,7 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.T
         augment: the batched augmentation.
         gen: the CPU generator that draws this batch's augmentation.
         device: where to compute.
+        bf16: bf16 autocast for the forward pass; None: on CUDA only.
 
     Returns:
         The loss (0-dim) and the logits, detached.
@@ -214,7 +230,7 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.T
     x = to_model_input(images, mean, std, device)
     x = augment(x, gen).contiguous(memory_format=torch.channels_last)
     y = labels.to(device)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" if bf16 is None else bf16):
         logits = net(x)
     loss = F.cross_entropy(logits.float(), y)
     finite = torch.isfinite(loss).to(torch.int32)
@@ -239,13 +255,13 @@ def _any_rank(flag: int, device: torch.device) -> int:
 
 
 @torch.no_grad()
-def _evaluate(model, images, labels, mean, std, device, batch_size=500):
+def _evaluate(model, images, labels, mean, std, device, bf16, batch_size=500):
     model.eval()
     loss = correct = 0.0
     for i in range(0, len(images), batch_size):
         x = to_model_input(images[i:i + batch_size], mean, std, device, channels_last=True)
         y = labels[i:i + batch_size].to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(x).float()
         loss += F.cross_entropy(out, y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
@@ -271,6 +287,7 @@ def train(args) -> Path | None:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
     recipe = recipe_from_args(args)
+    bf16 = use_bf16(args.precision, device)
     if recipe.batch_size % world:
         raise SystemExit(f"batch size {recipe.batch_size} does not split over {world} processes")
     out: Path = args.out
@@ -307,7 +324,8 @@ def train(args) -> Path | None:
     if steps_per_epoch == 0:
         raise SystemExit(f"{len(train_x)} training images make no batch of {recipe.batch_size}")
     identity = {"model": args.model, "config": model_config(model), "recipe": asdict(recipe),
-                "data": args.data, "subset": args.subset, "seed": args.seed, "world": world}
+                "data": args.data, "subset": args.subset, "seed": args.seed, "world": world,
+                "precision": "bf16" if bf16 else "fp32"}
     log: list[dict] = []
     start_epoch, start_step, wall = 0, 0, 0.0
     partial = {"loss": 0.0, "correct": 0.0, "seen": 0, "time": 0.0}
@@ -316,6 +334,8 @@ def train(args) -> Path | None:
         if not state_path.is_file():
             raise SystemExit(f"--resume: no {state_path}")
         state = torch.load(state_path, map_location=device, weights_only=True)
+        # States written before --precision existed ran bf16 exactly on CUDA.
+        state["identity"].setdefault("precision", "bf16" if device.type == "cuda" else "fp32")
         if json.loads(json.dumps(state["identity"])) != json.loads(json.dumps(identity)):
             raise SystemExit(f"--resume: {state_path} belongs to a different run: {state['identity']}")
         model.load_state_dict(state["model"])
@@ -337,7 +357,8 @@ def train(args) -> Path | None:
                 "epoch": epoch, "step": step, "log": log, "wall_time": wall, "partial": dict(partial)}
 
     say(f"training {args.model} on {args.data} ({len(train_x)} train / {len(val_x)} val) on {_hardware(device)}"
-        f", {world} process(es); recipe {args.recipe}: {json.dumps(asdict(recipe))}")
+        f", {world} process(es), {'bf16 autocast' if bf16 else 'fp32'}; "
+        f"recipe {args.recipe}: {json.dumps(asdict(recipe))}")
     try:
         for epoch in range(start_epoch, recipe.epochs):
             gen = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
@@ -356,7 +377,7 @@ def train(args) -> Path | None:
                 y = train_y[idx.to(train_y.device)]
                 try:
                     loss, logits = train_step(net, opt, train_x[idx.to(train_x.device)], y, data.mean, data.std,
-                                              augment, bgen, device)
+                                              augment, bgen, device, bf16)
                 except TrainingDiverged as e:
                     raise TrainingDiverged(
                         f"{e} at epoch {epoch + 1}, step {step}: stopping; the last good files in {out} "
@@ -387,7 +408,7 @@ def train(args) -> Path | None:
                 # and holds exactly the weights rank 0 saves.
                 for b in model.buffers():
                     dist.broadcast(b, 0)
-            val_loss, val_acc = _evaluate(model, val_x, val_y, data.mean, data.std, device)
+            val_loss, val_acc = _evaluate(model, val_x, val_y, data.mean, data.std, device, bf16)
             row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
                    "train_loss": partial["loss"] / max(1, partial["seen"]),
                    "train_acc": partial["correct"] / max(1, partial["seen"]),
@@ -430,6 +451,7 @@ def train(args) -> Path | None:
         "scale_robustness": curve,
         "versions": _versions(),
         "hardware": _hardware(device),
+        "precision": "bf16 autocast" if bf16 else "fp32",
         "wall_time_s": wall,
     }
     save_checkpoint(out, model, card)

@@ -156,7 +156,8 @@ _SYNC_JS = """<script>
   const frame = "Z", token = "T";
   const z = window.__wsmsZoom || (window.__wsmsZoom = {token: null, busy: false, next: null});
   z.token = token;
-  const figure = () => [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta === z.token);
+  const figure = () => [...document.querySelectorAll('.js-plotly-plot')]
+    .find(g => g.layout && g.layout.meta === z.token);
   const show = (f) => {
     const gd = figure();
     if (!gd || !window.Plotly) return false;
