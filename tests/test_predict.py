@@ -75,6 +75,9 @@ def test_architecture_of_wsms_ms_and_baseline():
     base = trace(create_model("resnet20"))
     assert len(base.stages) == 1 and base.concat_shape == (64, 8, 8)
     assert len(diagram(w).layout.shapes) > len(diagram(base).layout.shapes)
+    rows = w.rows()  # one column type for the table: no None shown as "None"
+    assert [r["stage"] for r in rows] == ["1"] * 4 + ["2"] * 3 + ["3"] * 2 + ["all"] * 4
+    assert sum(r["parameters"] for r in rows) == w.params_unshared  # shared blocks listed at every stage
 
 
 def test_examples_file_both_formats(tmp_path):

@@ -69,23 +69,23 @@ class Architecture:
     fc_params: int
 
     def rows(self) -> list[dict]:
-        """One row per step, input to logits, for a table."""
+        """One row per step, input to logits, for a table (stage "all": the steps after the stages join)."""
         out = []
         for s in self.stages:
-            out.append({"stage": s.index + 1, "step": f"input halved {s.downscale}x" if s.downscale else "input",
+            out.append({"stage": str(s.index + 1), "step": f"input halved {s.downscale}x" if s.downscale else "input",
                         "shape": _fmt(s.input_shape), "parameters": 0, "shared with stage 1": ""})
             for b in s.blocks:
-                out.append({"stage": s.index + 1, "step": f"{b.name}: {b.layers}", "shape": _fmt(b.out_shape),
+                out.append({"stage": str(s.index + 1), "step": f"{b.name}: {b.layers}", "shape": _fmt(b.out_shape),
                             "parameters": b.params,
                             "shared with stage 1": "" if s.index == 0 else f"{b.shared:.0%} of conv weights"})
-        out.append({"stage": None, "step": "concatenate stage outputs", "shape": _fmt(self.concat_shape),
+        out.append({"stage": "all", "step": "concatenate stage outputs", "shape": _fmt(self.concat_shape),
                     "parameters": 0, "shared with stage 1": ""})
-        out.append({"stage": None, "step": f"integration layer ({self.integration})",
+        out.append({"stage": "all", "step": f"integration layer ({self.integration})",
                     "shape": _fmt(self.integrated_shape), "parameters": self.integration_params,
                     "shared with stage 1": ""})
-        out.append({"stage": None, "step": "global average pooling", "shape": _fmt(self.pooled_shape),
+        out.append({"stage": "all", "step": "global average pooling", "shape": _fmt(self.pooled_shape),
                     "parameters": 0, "shared with stage 1": ""})
-        out.append({"stage": None, "step": "fully connected -> class scores", "shape": _fmt(self.logits_shape),
+        out.append({"stage": "all", "step": "fully connected -> class scores", "shape": _fmt(self.logits_shape),
                     "parameters": self.fc_params, "shared with stage 1": ""})
         return out
 
