@@ -3,15 +3,20 @@
 # one budget, on the 45k split of ../shared/datasets/cifar10-jpeg. Safe to rerun: a
 # finished model is skipped, an interrupted one resumes. Runs two models at a time
 # with one thread each (2-core machine). Run state lives in $WSMS_RUNS (default
-# ~/wsms-runs), outside the work tree; finished checkpoints are copied to checkpoints/.
+# ~/wsms-runs), outside the work tree; finished checkpoints are copied to $WSMS_DEST
+# (default checkpoints/).
 #   nice -n 10 bash scripts/train_shipped.sh            # all four
 #   EPOCHS=2 SUBSET=2000 bash scripts/train_shipped.sh  # a quick dry run
+#   WSMS_RUNS=~/wsms-runs-100 WSMS_DEST=~/wsms-runs-100/ship EPOCHS=100 PRECISION=bf16 \
+#     nice -n 10 bash scripts/train_shipped.sh          # a longer budget, kept apart
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${WSMS_RUNS:-$HOME/wsms-runs}
 DATA=${WSMS_DATA:-imagefolder:../shared/datasets/cifar10-jpeg}
 EPOCHS=${EPOCHS:-30}
 THREADS=${THREADS:-1}
+PRECISION=${PRECISION:-auto}
+DEST=${WSMS_DEST:-checkpoints}
 extra=()
 [ -n "${SUBSET:-}" ] && extra+=(--subset "$SUBSET")
 mkdir -p "$RUNS"
@@ -22,11 +27,11 @@ train_one() {  # name model [args...]
   if [ -f "$out/card.json" ]; then echo "$name: finished"; else
     local resume=(); [ -f "$out/resume.pt" ] && resume=(--resume)
     python3 -m wsms_viz.train --model "$model" --data "$DATA" --out "$out" --name "$name" \
-      --epochs "$EPOCHS" --seed 0 --threads "$THREADS" --no-progress "${resume[@]}" "${extra[@]}" "$@" \
+      --epochs "$EPOCHS" --seed 0 --threads "$THREADS" --precision "$PRECISION" --no-progress "${resume[@]}" "${extra[@]}" "$@" \
       >>"$RUNS/$name.log" 2>&1 || { echo "$name: failed or interrupted (see $RUNS/$name.log)"; return 1; }
   fi
-  mkdir -p "checkpoints/$name" && cp "$out/model.safetensors" "$out/card.json" "checkpoints/$name/"
-  echo "$name: copied to checkpoints/$name"
+  mkdir -p "$DEST/$name" && cp "$out/model.safetensors" "$out/card.json" "$DEST/$name/"
+  echo "$name: copied to $DEST/$name"
 }
 
 # Two lanes, balanced so that neither core idles while the other lane still works

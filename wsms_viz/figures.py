@@ -223,8 +223,10 @@ def feature_grid(
         raise ValueError("no channels to draw")
     rows = (len(channels) + cols - 1) // cols
     ncols = min(cols, len(channels))
+    gap, top = 18, 20  # pixels: room for the next row's titles, and the first row's
+    height = cell * rows + gap * (rows - 1) + top
     fig = make_subplots(rows, ncols, subplot_titles=[f"ch {c}" for c in channels],
-                        horizontal_spacing=0.01, vertical_spacing=0.04 if rows > 1 else 0.0)
+                        horizontal_spacing=0.01, vertical_spacing=gap / (height - top) if rows > 1 else 0.0)
     for i, c in enumerate(channels):
         lo, hi = ranges[c]
         fig.add_trace(go.Heatmap(z=block_map[c], zmin=float(lo), zmax=float(hi), colorscale=colorscale,
@@ -232,7 +234,7 @@ def feature_grid(
                       i // ncols + 1, i % ncols + 1)
     _image_axes(fig, rows, ncols)
     fig.update_annotations(font_size=10)
-    fig.update_layout(height=cell * rows + 30, margin=dict(l=0, r=0, t=20, b=0))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=top, b=0))
     return fig
 
 
