@@ -169,3 +169,21 @@ def test_blob_images_are_smooth_and_seeded():
     assert 0 <= float(a.min()) and float(a.max()) <= 1
     # Smooth: neighbouring pixels differ far less than white noise's ~0.33 on average.
     assert float((a[..., 1:] - a[..., :-1]).abs().mean()) < 0.05
+
+
+def test_fig1_command_on_checkpoints_and_a_val_split(tmp_path, capsys):
+    from tiny_data import make_imagefolder
+
+    from wsms_viz.catalog import CIFAR10_CLASSES
+    from wsms_viz.checkpoint import save_checkpoint
+    from wsms_viz.features import main
+
+    wsms, ms = _pair()
+    for name, model in (("wsms_resnet20", wsms), ("ms_resnet20", ms)):
+        save_checkpoint(tmp_path / name, model, {"classes": CIFAR10_CLASSES})
+    make_imagefolder(tmp_path / "imgs", classes=("ant", "bee"), per_class=20)  # 2 val images per class
+    main(["--checkpoint", str(tmp_path / "wsms_resnet20"), "--checkpoint", str(tmp_path / "ms_resnet20"),
+          "--data", f"imagefolder:{tmp_path / 'imgs'}", "--cache-dir", str(tmp_path / "cache"), "--images", "4"])
+    out = capsys.readouterr().out
+    assert "4 images from the val split of imagefolder:" in out
+    assert "wsms_resnet20" in out and "ms_resnet20" in out

@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -353,7 +354,6 @@ def _format(rows: list[SimilarityRow]) -> str:
 
 def _read_images(folder: str, n: int, size: int = 32) -> Tensor:
     """``n`` images spread evenly over a folder's sorted image files, resized to ``size``."""
-    from pathlib import Path
 
     from PIL import Image
 
@@ -381,6 +381,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--checkpoint", action="append", default=[], help="checkpoint directory (repeatable)")
     p.add_argument("--images", type=int, default=32, help="how many images")
+    p.add_argument("--data", help="use the val split of this dataset source (imagefolder:PATH, cifar10:ROOT ...)")
+    p.add_argument("--cache-dir", type=Path, help="decoded-image cache for --data (default: $WSMS_CACHE)")
     p.add_argument("--image-dir", help="read images from this folder (recursively) instead of blob images")
     p.add_argument("--block", type=int, default=0)
     p.add_argument("--stage", type=int, default=0)
@@ -402,7 +404,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in ("wsms_resnet20", "ms_resnet20"):
             torch.manual_seed(args.seed)
             models[f"{name} (random)"] = create_model(name).eval()
-    if args.image_dir:
+    if args.data:
+        from .data import DEFAULT_CACHE, load_dataset
+
+        val = load_dataset(args.data, cache_dir=args.cache_dir or DEFAULT_CACHE).val.images
+        picks = [i * len(val) // args.images for i in range(min(args.images, len(val)))]  # every class
+        images, source = val[picks].float() / 255, f"the val split of {args.data}"
+    elif args.image_dir:
         images, source = _read_images(args.image_dir, args.images), args.image_dir
     else:
         images, source = blob_images(args.images, seed=args.seed), f"blob images (seed {args.seed})"
