@@ -1,0 +1,59 @@
+"""The checkpoints that ship in checkpoints/ load through the one loader, were trained
+alike (one recipe, one seed, one budget, the same split), carry the evaluator's curves,
+and the evaluator's Fig. 5(a) examples are what they claim to be."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from wsms_viz.catalog import read_examples
+from wsms_viz.checkpoint import load_checkpoint
+
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
+NAMES = ("resnet20", "wsms_resnet20", "ms_resnet20", "resnet20_jitter")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return {name: load_checkpoint(SHIPPED / name) for name in NAMES}  # sha, finiteness, class count checked
+
+
+def test_every_shipped_checkpoint_loads_and_is_small(shipped):
+    for name, ck in shipped.items():
+        assert ck.card["name"] == name
+        assert (SHIPPED / name / "model.safetensors").stat().st_size < 5 * 2**20
+        out = ck.model(torch.zeros(2, 3, 32, 32))
+        assert out.shape == (2, 10) and torch.isfinite(out).all()
+    assert shipped["wsms_resnet20"].card["config"]["integration"] == "1x1"
+    assert shipped["wsms_resnet20"].card["config"]["channels"] == 128
+    assert shipped["ms_resnet20"].card["config"]["shared"] is False
+
+
+def test_one_recipe_one_seed_one_budget_one_split(shipped):
+    def same(card):
+        r = {k: v for k, v in card["recipe"].items() if k not in ("scale_jitter", "jitter_p")}
+        return json.dumps(r, sort_keys=True), card["data"]["split"], card["data"]["train_used"]
+
+    assert len({same(ck.card) for ck in shipped.values()}) == 1
+    assert shipped["resnet20"].card["data"]["train_used"] == 45_000
+    jitters = {name: ck.card["recipe"]["scale_jitter"] for name, ck in shipped.items()}
+    assert jitters == {"resnet20": None, "wsms_resnet20": None, "ms_resnet20": None, "resnet20_jitter": [0.5, 2.0]}
+
+
+def test_cards_hold_the_evaluators_zoom_curves(shipped):
+    for ck in shipped.values():
+        sr = ck.card["scale_robustness"]
+        assert sr["zooms"][0] == 0.5 and sr["zooms"][-1] == 2.0 and 1.0 in sr["zooms"]
+        assert sr["val_images"] == 5000 and len(sr["val_acc"]) == len(sr["zooms"])
+        assert sr["val_acc"][sr["zooms"].index(1.0)] == pytest.approx(ck.card["metrics"]["val_acc"], abs=1e-4)
+        assert "tta" in sr
+
+
+def test_fig5_examples_are_baseline_wrong_wsms_right():
+    examples, problem = read_examples(SHIPPED)
+    assert problem is None and len(examples) >= 8
+    for e in examples:
+        assert e.wsms_pred == e.label != e.baseline_pred
+        assert e.path and e.path.split("/")[0] == e.label and 4500 <= int(Path(e.path).stem) <= 4999  # val files
