@@ -130,3 +130,12 @@ def test_app_threads_default_and_override(monkeypatch):
         monkeypatch.setenv("WSMS_THREADS", bad)
         with pytest.raises(ValueError, match="WSMS_THREADS"):
             catalog.app_threads()
+
+
+def test_checkpoints_are_offered_baseline_first(tmp_path):
+    for name in ("ms_resnet20", "resnet20_jitter", "wsms_resnet20", "resnet20"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "card.json").write_text("{}")
+        (tmp_path / name / "model.safetensors").write_bytes(b"")
+    names = [k.rsplit("/", 1)[-1] for k in catalog.available(tmp_path)]
+    assert names == ["resnet20", "wsms_resnet20", "ms_resnet20", "resnet20_jitter"]

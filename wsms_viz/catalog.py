@@ -84,10 +84,23 @@ def app_threads() -> int:
     return n
 
 
+def teaching_order(name: str) -> tuple[int, str]:
+    """Sort key that puts a plain baseline first, then WSMS-Nets, MS-Nets, then variants
+    (``resnet20, wsms_resnet20, ms_resnet20, resnet20_jitter``): the order a class compares them."""
+    if name.startswith("wsms_"):
+        rank = 1
+    elif name.startswith("ms_"):
+        rank = 2
+    else:
+        rank = 3 if "_" in name else 0
+    return rank, name
+
+
 def available(root: str | Path) -> list[str]:
-    """Keys of what can be loaded: checkpoint directories under ``root``, else untrained models."""
-    found = [str(p) for p in find_checkpoints(root)]
-    return found or [UNTRAINED_PREFIX + n for n in UNTRAINED]
+    """Keys of what can be loaded: checkpoint directories under ``root`` (baseline first,
+    see :func:`teaching_order`), else untrained models."""
+    found = sorted(find_checkpoints(root), key=lambda p: teaching_order(p.name))
+    return [str(p) for p in found] or [UNTRAINED_PREFIX + n for n in UNTRAINED]
 
 
 def label_of(key: str) -> str:
