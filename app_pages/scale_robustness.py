@@ -16,7 +16,10 @@ sel = ui.sidebar()
 ui.untrained_notice(sel)
 
 st.subheader("Accuracy against zoom")
-curves, missing = robustness.accuracy_curves(sel.models)
+tta = st.toggle("Add VGG multi-scale averaging (+TTA, dashed)", key="robustness_tta",
+                help="Each model's softmax averaged over the image at 0.875x, 1x and 1.125x the zoom "
+                     "(python -m wsms_viz.evaluate --tta), where the card has it.")
+curves, missing = robustness.accuracy_curves(sel.models, tta)
 if curves:
     st.plotly_chart(robustness.accuracy_figure(curves), key="acc_vs_zoom")
 if missing:

@@ -23,7 +23,8 @@ def make_checkpoint(directory: Path, name: str, seed: int, full_card: bool) -> N
     if full_card:
         card |= {
             "metrics": {"train_acc": 0.5, "val_acc": 0.4},
-            "scale_robustness": {"zooms": [0.5, 1.0, 1.5, 2.0], "val_acc": [0.2, 0.4, 0.3, 0.25]},
+            "scale_robustness": {"zooms": [0.5, 1.0, 1.5, 2.0], "val_acc": [0.2, 0.4, 0.3, 0.25],
+                                 "tta": {"val_acc": [0.25, 0.41, 0.33, 0.3]}},
             "log": [{"epoch": e, "lr": 0.1, "train_loss": 2 - e / 3, "train_acc": 0.2 * e, "val_loss": 2.1 - e / 3,
                      "val_acc": 0.18 * e, "images_per_s": 900.0, "time_s": 50.0 * e} for e in (1, 2, 3)],
         }

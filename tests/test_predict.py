@@ -10,7 +10,7 @@ import torch
 from wsms_viz import catalog, predict
 from wsms_viz.architecture import diagram, trace
 from wsms_viz.models import create_model
-from wsms_viz.robustness import accuracy_curves, summary_rows, training_figure
+from wsms_viz.robustness import accuracy_curves, accuracy_figure, summary_rows, training_figure
 from wsms_viz.zoom import zoom
 
 
@@ -105,6 +105,12 @@ def test_cards_without_curves_or_logs_are_listed_not_guessed(models):
         "metrics": {"val_acc": 0.9}})
     curves, missing = accuracy_curves([trained, m])
     assert [c[0] for c in curves] == ["trained"] and missing == [m.label]
+    assert [c[0] for c in accuracy_curves([trained], tta=True)[0]] == ["trained"]  # no TTA curve in that card
+    trained.card["scale_robustness"]["tta"] = {"val_acc": [0.6, 0.91, 0.65]}
+    curves = accuracy_curves([trained], tta=True)[0]
+    assert [(c[0], c[2]) for c in curves] == [("trained", [0.5, 0.9, 0.6]), ("trained +TTA", [0.6, 0.91, 0.65])]
+    fig = accuracy_figure(curves)
+    assert fig.data[0].line.color == fig.data[1].line.color and fig.data[1].line.dash == "dash"
     row = summary_rows([trained])[0]
     assert row["val acc at zoom 1"] == 0.9 and row["mean val acc over zooms"] == pytest.approx(2 / 3)
     fig, no_log = training_figure([trained, m])

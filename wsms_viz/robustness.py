@@ -25,27 +25,38 @@ from .zoom_figures import COLORS
 COMPLEXITY_JSON = Path(__file__).with_name("complexity_table.json")
 
 
-def accuracy_curves(models: Sequence[LoadedModel]) -> tuple[list[tuple[str, list[float], list[float]]], list[str]]:
+def accuracy_curves(models: Sequence[LoadedModel], tta: bool = False
+                    ) -> tuple[list[tuple[str, list[float], list[float]]], list[str]]:
     """``(label, zooms, val_acc)`` per model whose card has a scale-robustness curve,
-    and the labels of those without one."""
+    and the labels of those without one. With ``tta``, each model's multi-scale
+    averaging curve follows its own, labelled ``"<label> +TTA"``, where the card has one."""
     curves, missing = [], []
     for m in models:
         sr = m.card.get("scale_robustness") or {}
         zooms, acc = sr.get("zooms"), sr.get("val_acc")
         if isinstance(zooms, list) and isinstance(acc, list) and zooms and len(zooms) == len(acc):
             curves.append((m.label, [float(z) for z in zooms], [float(a) for a in acc]))
+            t = (sr.get("tta") or {}).get("val_acc") if tta else None
+            if isinstance(t, list) and len(t) == len(zooms):
+                curves.append((m.label + TTA_SUFFIX, [float(z) for z in zooms], [float(a) for a in t]))
         else:
             missing.append(m.label)
     return curves, missing
 
 
+TTA_SUFFIX = " +TTA"
+
+
 def accuracy_figure(curves: list[tuple[str, list[float], list[float]]]) -> go.Figure:
-    """Validation accuracy against zoom, one line per model."""
+    """Validation accuracy against zoom, one line per model; ``+TTA`` curves dashed, in their model's colour."""
     fig = go.Figure()
-    for i, (label, z, acc) in enumerate(curves):
+    colors: dict[str, str] = {}
+    for label, z, acc in curves:
+        base = label.removesuffix(TTA_SUFFIX)
+        color = colors.setdefault(base, COLORS[len(colors) % len(COLORS)])
         pct = max(acc) <= 1.0
         fig.add_trace(go.Scatter(x=z, y=acc if pct else [a / 100 for a in acc], mode="lines+markers", name=label,
-                                 line=dict(color=COLORS[i % len(COLORS)], width=2)))
+                                 line=dict(color=color, width=2, dash="dash" if label != base else "solid")))
     fig.add_vline(x=1.0, line=dict(color="grey", dash="dot"))
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="zoom factor",
                       yaxis=dict(title="val accuracy", tickformat=".0%"), legend=dict(orientation="h", y=1.1))
