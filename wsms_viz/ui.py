@@ -373,8 +373,9 @@ def top5_columns(sweeps: list[predict.Sweep], zoom: float, cls: str) -> None:
     (a canvas data grid per model costs ~100 ms more), and large on a projector.
     """
     cols = st.columns(len(sweeps))
+    width = 10 if len(sweeps) <= 3 else 5  # four or more columns: keep bar and figure on one line
     for col, s in zip(cols, sweeps, strict=True):
-        rows = [f"| {i + 1} | {f'**{c}**' if c == cls else c} | `{_bar(p)}` {p:.1%} |"
+        rows = [f"| {i + 1} | {f'**{c}**' if c == cls else c} | `{_bar(p, width)}` {p:.1%} |"
                 for i, (c, p) in enumerate(s.top(zoom))]
         col.markdown(f"**{s.label}** at {zoom:.1f}x")
         col.markdown("\n".join(["| | class | probability |", "|---|---|---|", *rows]))
