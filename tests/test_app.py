@@ -32,7 +32,8 @@ def env(tmp_path_factory):
         "examples": [
             {"file": "bird/4500.jpg", "index": 6, "label": "bird", "baseline": {"name": "resnet20", "pred": "cat"},
              "wsms": {"name": "wsms_resnet20", "pred": "bird"}},
-            {"index": 1, "label": 0, "baseline_pred": 3, "wsms_pred": 0},  # the plain-list form, by index
+            {"file": "bird/4999.jpg", "index": 1, "label": "bird", "baseline": {"pred": "cat"},
+             "wsms": {"pred": "bird"}},  # a file that is not there: an error, not gallery image 1
         ]}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WSMS_CHECKPOINTS", str(ckpts))
@@ -123,7 +124,8 @@ def test_examples_source(env):
     at.sidebar.radio(key="source").set_value("Baseline wrong, WSMS right").run()
     assert not at.exception and any("true class **bird**" in c.value for c in at.caption)
     at.sidebar.selectbox(key="example").set_value(1).run()
-    assert not at.exception and any("true class **airplane**" in c.value for c in at.caption)
+    assert not at.exception and any("bird/4999.jpg is not found" in e.value for e in at.sidebar.error)
+    assert not any("true class" in c.value for c in at.caption)
 
 
 def _png(size=(64, 48)) -> bytes:

@@ -89,6 +89,7 @@ def test_examples_file_both_formats(tmp_path):
     ex, err = catalog.read_examples(tmp_path)
     assert err is None and ex[0].baseline_pred == "dog" and ex[0].wsms_pred == "cat"
     assert catalog.resolve_example_path(ex[0]) == tmp_path / "cat" / "1.jpg"
+    assert ex[0].index is None  # the evaluator's index counts the whole dataset, not the gallery
     (tmp_path / "examples.json").write_text(json.dumps([{"index": 4, "label": 1, "baseline_pred": 2, "wsms_pred": 1}]))
     ex, err = catalog.read_examples(tmp_path)
     assert ex[0].index == 4 and catalog.class_name(ex[0].label, catalog.CIFAR10_CLASSES) == "automobile"

@@ -176,9 +176,13 @@ def read_examples(root: str | Path) -> tuple[list[Example], str | None]:
 
     Accepts the evaluator's object (``{"image_root", "examples": [{"file", "index",
     "label", "baseline": {"pred"}, "wsms": {"pred"}}]}``) or a plain list of
-    ``{path or index, label, baseline_pred, wsms_pred}``. Returns the examples and a
-    message when the file exists but cannot be used (a missing file is not an error:
-    the evaluator has not run yet).
+    ``{path or index, label, baseline_pred, wsms_pred}``, where ``index`` is a position
+    in the app's gallery. The evaluator's ``index`` is the image's position in the whole
+    dataset it evaluated, not in a gallery, so it is not used to find an image: a record
+    of the evaluator's is shown from its file or not at all (a torchvision CIFAR source
+    has no files; its gallery is the official test set, other images than the val split
+    the evaluator used). Returns the examples and a message when the file exists but
+    cannot be used (a missing file is not an error: the evaluator has not run yet).
     """
     path = Path(root) / "examples.json"
     if not path.is_file():
@@ -188,7 +192,8 @@ def read_examples(root: str | Path) -> tuple[list[Example], str | None]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         return [], f"{path}: cannot read it ({e})"
     image_root = None
-    if isinstance(raw, dict):
+    evaluator = isinstance(raw, dict)
+    if evaluator:
         image_root = raw.get("image_root")
         raw = raw.get("examples", [])
     if not isinstance(raw, list):
@@ -199,7 +204,7 @@ def read_examples(root: str | Path) -> tuple[list[Example], str | None]:
             continue
         file = r.get("path") or r.get("file")
         idx = r.get("index")
-        idx = int(idx) if isinstance(idx, int | float) and not isinstance(idx, bool) else None
+        idx = int(idx) if isinstance(idx, int | float) and not isinstance(idx, bool) and not evaluator else None
         if file is None and idx is None:
             continue
         out.append(Example(r.get("label"), _pred(r, "baseline"), _pred(r, "wsms"), file, idx, image_root))
