@@ -165,7 +165,13 @@ _SYNC_JS = """<script>
     const s = gd.layout.sliders[0];
     if (s.steps[s.active] && s.steps[s.active].label === f) return true;
     z.busy = true;
-    const done = () => { z.busy = false; const n = z.next; z.next = null; if (n) show(n); };
+    let settled = false;
+    const done = () => {
+      if (settled) return;
+      settled = true; z.busy = false;
+      const n = z.next; z.next = null; if (n) show(n);
+    };
+    setTimeout(done, 1000);  // a figure removed mid-animation never settles the promise
     // An animation interrupted by another one rejects: nothing to report.
     window.Plotly.animate(gd, [f], {mode: "immediate", frame: {duration: 0, redraw: true},
                                     transition: {duration: 0}}).then(done, done);
