@@ -4,8 +4,8 @@ import streamlit as st
 
 from wsms_viz import attribution, figures, ui
 
-st.title("Attributions per stage")
-ui.intro(
+sel = ui.page(
+    "Attributions per stage",
     "Which pixels pushed the network towards its answer, taken through each stage separately and drawn on "
     "**one colour scale**, with the baseline beside. The bars give each stage's share of the attribution; "
     "the last chart shows how the shares move when you zoom: does the answer move to the stages that see "
@@ -13,10 +13,6 @@ ui.intro(
     "Fig. 1 and section 3.1 (each stage contributes features at its own scale); section 5 asks for exactly "
     "this kind of analysis. Methods: Integrated Gradients, Saliency, Grad-CAM (Captum), NoiseTunnel = SmoothGrad.",
 )
-sel = ui.sidebar()
-ui.untrained_notice(sel)
-if not ui.need_image(sel):
-    st.stop()
 c1, c2, c3 = st.columns([3, 2, 2])
 zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "attr_model")

@@ -4,18 +4,14 @@ import streamlit as st
 
 from wsms_viz import features, figures, ui
 
-st.title("Feature maps")
-ui.intro(
+sel = ui.page(
+    "Feature maps",
     "Each stage's feature maps after a block, for the current image; then one shared filter's response at "
     "every stage (in WSMS-Net it is literally the same filter on smaller copies of the image); then Fig. 1's "
     "claim measured: stage 2's maps of the image against stage 1's maps of the same image at half size, "
     "compared with unrelated images and with an MS-Net, whose stages share nothing.",
     "section 5 (future work: visualising the feature maps of different stages), Fig. 1.",
 )
-sel = ui.sidebar()
-ui.untrained_notice(sel)
-if not ui.need_image(sel):
-    st.stop()
 c1, c2, c3 = st.columns([3, 2, 2])
 zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "fm_model", multi_stage=False)

@@ -4,18 +4,14 @@ import streamlit as st
 
 from wsms_viz import figures, integration, ui
 
-st.title("Integration layer")
-ui.intro(
+sel = ui.page(
+    "Integration layer",
     "The integration layer mixes the concatenated stage outputs before the classifier. Its weights, split "
     "into one block per stage, show how much each scale *can* matter; for the current image, how much each "
     "stage *does* add to the chosen class's score (switching a stage off, and the exact split).",
     "section 3.3 and Fig. 3 (no conv, 1x1 conv, 3x3 conv integration layers); the lesions follow the "
     "ResNet-ensemble lecture. For a no-conv model the same split is read from the final linear layer.",
 )
-sel = ui.sidebar()
-ui.untrained_notice(sel)
-if not ui.need_image(sel):
-    st.stop()
 c1, c2 = st.columns([3, 2])
 zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "int_model")

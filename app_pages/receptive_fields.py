@@ -4,8 +4,8 @@ import streamlit as st
 
 from wsms_viz import figures, receptive_field, ui
 
-st.title("Receptive fields")
-ui.intro(
+sel = ui.page(
+    "Receptive fields",
     "Stage 2 runs stage 1's first blocks on a half-size copy of the image, so each of its blocks covers "
     "**twice as many pixels** of the original as the same block in stage 1 (stage 3: four times); the "
     "table shows the field size after every block. Left: the theoretical field of one output position, "
@@ -14,10 +14,6 @@ ui.intro(
     "section 3.1 and Fig. 2 (each stage sees the image halved), Fig. 1 (the same features at another scale); "
     "Araujo et al. (Distill 2019) for the arithmetic, Luo et al. (NIPS 2016) for the effective field.",
 )
-sel = ui.sidebar()
-ui.untrained_notice(sel)
-if not ui.need_image(sel):
-    st.stop()
 c1, c2, c3 = st.columns([3, 2, 2])
 zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "rf_model")

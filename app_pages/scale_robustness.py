@@ -4,16 +4,15 @@ import streamlit as st
 
 from wsms_viz import robustness, ui
 
-st.title("Scale robustness")
-ui.intro(
+sel = ui.page(
+    "Scale robustness",
     "How each network's validation accuracy changes when **every** validation image is zoomed in or out, "
     "measured by the evaluator and stored with the checkpoint. A scale-robust network keeps a flatter "
     "curve. Below: what the extra stages cost in parameters and multiplications, and how training went.",
     "section 4.2 and Table 2 (accuracy and parameters of WSMS-ResNet), section 4.1 (the +20% "
     "multiplications), section 5 (the conclusion's scale-robustness claim).",
+    image=False,
 )
-sel = ui.sidebar()
-ui.untrained_notice(sel)
 
 st.subheader("Accuracy against zoom")
 tta = st.toggle("Add VGG multi-scale averaging (+TTA, dashed)", key="robustness_tta",

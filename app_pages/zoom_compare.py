@@ -5,8 +5,8 @@ import streamlit as st
 from wsms_viz import ui
 from wsms_viz.zoom_figures import Prebuilt
 
-st.title("Zoom compare")
-ui.intro(
+sel = ui.page(
+    "Zoom compare",
     "Zoom into the image or out of it and watch each network's top-5 guesses. A plain CNN has learned "
     "objects at the size they appear in its training photos; WSMS-Net also looks at the image at half "
     "and a quarter of its size with **the same filters**, so a close-up and a long shot can look alike "
@@ -14,10 +14,6 @@ ui.intro(
     "Fig. 1 and section 3.1 (the idea), section 4.1 and Fig. 5 (close-ups and long shots that only "
     "WSMS-Net gets right); the multi-scale averaging is VGG's test-time trick (Simonyan & Zisserman, 4.2).",
 )
-sel = ui.sidebar()
-ui.untrained_notice(sel)
-if not ui.need_image(sel):
-    st.stop()
 st.caption(f"Image: **{sel.image.name}**"
            + (f", true class **{sel.image.label}**" if sel.image.label else "")
            + ". Non-square photos are cut to a square as tall as their short side, which slides to follow "

@@ -213,6 +213,19 @@ def intro(what: str, paper: str) -> None:
     st.caption(f"In the paper: {paper}")
 
 
+def page(title: str, what: str, paper: str, image: bool = True) -> Selection:
+    """What every analysis page opens with: title, :func:`intro`, the shared sidebar, the
+    untrained-model warning, and (``image``) a stop with a hint until an image and a
+    model are picked. Returns the sidebar's selection."""
+    st.title(title)
+    intro(what, paper)
+    sel = sidebar()
+    untrained_notice(sel)
+    if image and not need_image(sel):
+        st.stop()
+    return sel
+
+
 def untrained_notice(sel: Selection) -> None:
     if sel.any_untrained:
         st.warning(
