@@ -28,6 +28,15 @@ if any(m.trained for m in sel.models):
     st.dataframe(robustness.summary_rows(sel.models), hide_index=True,
                  column_config={k: st.column_config.NumberColumn(format="percent") for k in
                                 ("train acc", "val acc", "val acc at zoom 1", "mean val acc over zooms")})
+comparisons = robustness.comparison_rows(sel.models, tta)
+if comparisons:
+    st.markdown("**Is a difference real, or luck of the draw?** Each model against the evaluator's baseline, "
+                "on the same val images (paired bootstrap).")
+    st.dataframe(comparisons, hide_index=True)
+    st.caption("The 95% interval covers which val images were drawn; a second training seed moves a model too "
+               "(He et al.: 0.16 points std for ResNet-110), so the verdict uses the interval widened by that "
+               "spread. *yes*: it excludes 0. *one seed only*: only the bare interval does; more seeds are "
+               "needed to tell. *no*: not even that. The shaded bands above are each model's own 95% interval.")
 
 st.subheader("Cost: parameters and multiplications")
 st.caption("Multiplications of one 32x32 image. Sharing the convolutions keeps the parameters of WSMS-Net "

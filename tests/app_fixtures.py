@@ -23,8 +23,15 @@ def make_checkpoint(directory: Path, name: str, seed: int, full_card: bool) -> N
     if full_card:
         card |= {
             "metrics": {"train_acc": 0.5, "val_acc": 0.4},
-            "scale_robustness": {"zooms": [0.5, 1.0, 1.5, 2.0], "val_acc": [0.2, 0.4, 0.3, 0.25],
-                                 "tta": {"val_acc": [0.25, 0.41, 0.33, 0.3]}},
+            "scale_robustness": {
+                "zooms": [0.5, 1.0, 1.5, 2.0], "val_acc": [0.2, 0.4, 0.3, 0.25],
+                "val_acc_ci": [[0.18, 0.22], [0.38, 0.42], [0.28, 0.32], [0.23, 0.27]],
+                "tta": {"val_acc": [0.25, 0.41, 0.33, 0.3]},
+                "vs_baseline": {"baseline": "resnet20",  # as python -m wsms_viz.evaluate writes it
+                                "at_zoom_1": {"diff": 0.012, "ci": [0.004, 0.02], "seed_aware_ci": [0.002, 0.022],
+                                              "resolved": "yes"},
+                                "mean": {"diff": -0.003, "ci": [-0.006, -0.001], "seed_aware_ci": [-0.008, 0.002],
+                                         "resolved": "one seed only"}}},
             "log": [{"epoch": e, "lr": 0.1, "train_loss": 2 - e / 3, "train_acc": 0.2 * e, "val_loss": 2.1 - e / 3,
                      "val_acc": 0.18 * e, "images_per_s": 900.0, "time_s": 50.0 * e} for e in (1, 2, 3)],
         }

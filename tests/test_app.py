@@ -173,9 +173,13 @@ def test_scale_robustness_page_reads_the_cards(env):
     assert any("resnet20" in i.value and "evaluate" in i.value for i in at.info)  # the card without a curve
     assert any("WSMS-ResNet-110" in str(df.value) for df in at.dataframe)
     names = lambda: [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]  # noqa: E731
-    assert names() == ["wsms_resnet20"]
+    assert names() == ["wsms_resnet20 95% interval", "wsms_resnet20"]
+    comparisons = next(df.value for df in at.dataframe if "resolved?" in df.value.columns)
+    assert list(comparisons["resolved?"]) == ["yes", "one seed only"]
+    assert list(comparisons["difference (points)"]) == ["+1.20", "-0.30"]
+    assert comparisons["with seed-to-seed spread"][1] == "[-0.80, +0.20]"
     at.toggle(key="robustness_tta").set_value(True).run()
-    assert not at.exception and names() == ["wsms_resnet20", "wsms_resnet20 +TTA"]
+    assert not at.exception and names() == ["wsms_resnet20 95% interval", "wsms_resnet20", "wsms_resnet20 +TTA"]
 
 
 def test_architecture_page_shows_shapes(env):

@@ -75,6 +75,26 @@ def test_seed_spread_widens_the_interval():
     assert iv.excludes_zero and lo < 0  # resolved by the bootstrap alone, not once seeds are counted
 
 
+def test_verdicts_of_a_difference():
+    tight = ev.Interval(0.004, 0.001, 0.007, 0.95, 2000, 5000)  # only the bootstrap excludes 0
+    assert ev.resolved(tight)[2] == "one seed only"
+    assert ev.resolved(tight, same_weights=True) == (0.001, 0.007, "yes")  # no seed noise between them
+    assert ev.resolved(ev.Interval(0.03, 0.02, 0.04, 0.95, 2000, 5000))[2] == "yes"
+    assert ev.resolved(ev.Interval(-0.03, -0.04, -0.02, 0.95, 2000, 5000))[2] == "yes"
+    assert ev.resolved(ev.Interval(0.001, -0.002, 0.004, 0.95, 2000, 5000))[2] == "no"
+
+
+def test_accuracy_interval_of_one_model():
+    rng = np.random.default_rng(5)
+    c = rng.random(1000) < 0.8
+    iv = ev.bootstrap_accuracy(c, resamples=2000)
+    assert iv.diff == pytest.approx(c.mean()) and iv.lo < iv.diff < iv.hi
+    p = c.mean()  # the binomial normal approximation
+    assert iv.hi - iv.lo == pytest.approx(2 * 1.96 * np.sqrt(p * (1 - p) / 1000), rel=0.15)
+    sweep = ev.bootstrap_accuracy(np.stack([c, ~c]), resamples=200)
+    assert sweep.diff == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize("bad", [dict(a=[1, 0], b=[1]), dict(a=[], b=[]),
                                  dict(a=np.ones((2, 2, 2)), b=np.ones((2, 2, 2)))])
 def test_bootstrap_rejects_bad_input(bad):
@@ -169,8 +189,24 @@ def test_command_prints_table_updates_cards_and_writes_examples(setup, capsys):
         assert sr["zooms"] == list(DEFAULT_ZOOMS) and sr["val_acc"] == pytest.approx([acc] * len(DEFAULT_ZOOMS))
         assert sr["mean_acc"] == pytest.approx(acc) and sr["val_images"] == 8 and sr["split"] == "val"
         assert sr["tta"]["scales"] == list(ev.TTA_SCALES) and sr["tta"]["mean_acc"] == pytest.approx(acc)
+        for lo, hi in sr["val_acc_ci"] + [sr["mean_acc_ci"]] + sr["tta"]["val_acc_ci"]:
+            assert 0 <= lo <= acc <= hi <= 1 and hi - lo > 0.1  # 8 images: wide
+        assert sr["ci_level"] == 0.95 and sr["resamples"] == 2000
         assert {k: v for k, v in card.items() if k != "scale_robustness"} == \
             {k: v for k, v in before[d].items() if k != "scale_robustness"}
+    base_sr = json.loads((base / "card.json").read_text())["scale_robustness"]
+    assert "vs_baseline" not in base_sr  # the baseline itself
+    same = base_sr["tta"]["vs_baseline"]  # its TTA row: the same weights, no seed spread added
+    assert same["at_zoom_1"]["diff"] == 0 and same["at_zoom_1"]["seed_aware_ci"] == same["at_zoom_1"]["ci"]
+    vs = json.loads((wsms / "card.json").read_text())["scale_robustness"]["vs_baseline"]
+    assert vs["baseline"] == "base"
+    for key in ("at_zoom_1", "mean"):
+        d = vs[key]
+        assert d["diff"] == pytest.approx(0.25) and d["ci"][0] <= 0.25 <= d["ci"][1]
+        assert d["seed_aware_ci"][0] < d["ci"][0] and d["seed_aware_ci"][1] > d["ci"][1]
+        assert d["resolved"] in ("yes", "one seed only", "no")
+    printed = next(line for line in out[out.index("difference from"):].splitlines() if line.startswith("wsms "))
+    assert printed.split("]")[1].strip().startswith(vs["at_zoom_1"]["resolved"])  # the card says what was printed
 
     examples = json.loads((base.parent / "examples.json").read_text())
     assert (examples["baseline"], examples["wsms"], examples["candidates"]) == ("base", "wsms", 3)

@@ -2,15 +2,17 @@
 the architecture trace, the examples file and the cards' curves."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from wsms_viz import catalog, predict
+from wsms_viz import evaluate as ev
 from wsms_viz.architecture import diagram, trace
 from wsms_viz.models import create_model
-from wsms_viz.robustness import accuracy_curves, accuracy_figure, summary_rows, training_figure
+from wsms_viz.robustness import accuracy_curves, accuracy_figure, comparison_rows, summary_rows, training_figure
 from wsms_viz.zoom import zoom
 
 
@@ -112,6 +114,7 @@ def test_cards_without_curves_or_logs_are_listed_not_guessed(models):
     assert [(c[0], c[2]) for c in curves] == [("trained", [0.5, 0.9, 0.6]), ("trained +TTA", [0.6, 0.91, 0.65])]
     fig = accuracy_figure(curves)
     assert fig.data[0].line.color == fig.data[1].line.color and fig.data[1].line.dash == "dash"
+    assert comparison_rows([trained]) == []  # no comparison in that card: nothing shown, nothing guessed
     row = summary_rows([trained])[0]
     assert row["val acc at zoom 1"] == 0.9 and row["mean val acc over zooms"] == pytest.approx(2 / 3)
     fig, no_log = training_figure([trained, m])
@@ -146,3 +149,33 @@ def test_checkpoints_are_offered_baseline_first(tmp_path):
         (tmp_path / name / "model.safetensors").write_bytes(b"")
     names = [k.rsplit("/", 1)[-1] for k in catalog.available(tmp_path)]
     assert names == ["resnet20", "wsms_resnet20", "ms_resnet20", "resnet20_jitter"]
+
+
+def test_page_reads_the_intervals_the_evaluator_writes(models):
+    # Cards written by the evaluator's own function, from correctness known by hand.
+    zooms = [0.5, 1.0, 2.0]
+    n = 400
+    rng = np.random.default_rng(0)
+    base_ok = rng.random((3, n)) < 0.6
+    other_ok = base_ok.copy()
+    other_ok[1, np.flatnonzero(~base_ok[1])[:40]] = True  # +10 points at zoom 1 only
+    dummy = torch.zeros(n, 10)
+    base = ev.Row("base", "resnet20", zooms, list(base_ok.mean(1)), base_ok, dummy, path=Path("a"))
+    other = ev.Row("other", "wsms_resnet20", zooms, list(other_ok.mean(1)), other_ok, dummy, path=Path("b"))
+    data = type("D", (), {"source": "imagefolder:x"})()
+    comps = ev.compare([base, other], base, resamples=500)
+    cards = {r.label: {"scale_robustness": ev.scale_robustness_entry(r, None, data, (), comparisons=comps,
+                                                                     baseline=base, resamples=500)}
+             for r in (base, other)}
+    m = models["resnet20"]
+    loaded = [catalog.LoadedModel(k, k, m.model, m.classes, card=c) for k, c in cards.items()]
+    curves, _ = accuracy_curves(loaded)
+    for c, ok in zip(curves, (base_ok, other_ok), strict=True):
+        assert len(c.ci) == 3 and all(lo < a < hi for (lo, hi), a in zip(c.ci, ok.mean(1), strict=True))
+    fig = accuracy_figure(curves)
+    assert [t.name for t in fig.data] == ["base 95% interval", "base", "other 95% interval", "other"]
+    rows = comparison_rows(loaded)
+    assert [(r["model"], r["accuracy"], r["compared with"]) for r in rows] == [
+        ("other", "at zoom 1", "base"), ("other", "mean over zooms", "base")]
+    assert rows[0]["difference (points)"] == "+10.00" and rows[0]["resolved?"] == "yes"
+    assert rows[1]["difference (points)"] == "+3.33"

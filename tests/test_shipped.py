@@ -49,6 +49,11 @@ def test_cards_hold_the_evaluators_zoom_curves(shipped):
         assert sr["val_images"] == 5000 and len(sr["val_acc"]) == len(sr["zooms"])
         assert sr["val_acc"][sr["zooms"].index(1.0)] == pytest.approx(ck.card["metrics"]["val_acc"], abs=1e-4)
         assert "tta" in sr
+        for (lo, hi), acc in zip(sr["val_acc_ci"], sr["val_acc"], strict=True):
+            assert lo < acc < hi and hi - lo < 0.04  # 5,000 images: about +-1 point
+    for name, ck in shipped.items():  # each model's difference from the baseline, as the evaluator printed it
+        vs = ck.card["scale_robustness"].get("vs_baseline")
+        assert (vs is None) == (name == "resnet20") and (vs is None or vs["baseline"] == "resnet20")
 
 
 def test_fig5_examples_are_baseline_wrong_wsms_right():

@@ -18,6 +18,8 @@ evaluated at several scales gets what WSMS-Net gets from a single pass.
 Differences from the baseline (``--baseline``, default the first checkpoint that is
 not a multi-stage net) come with a paired bootstrap 95% interval over the val images
 (the same resampled images for both models), at zoom 1 and for the mean over zooms.
+The card keeps them (``vs_baseline``), with each curve's own 95% bootstrap interval
+at every zoom (``val_acc_ci``, ``mean_acc_ci``), for the app to show.
 That interval only covers which val images were drawn. Training another seed moves a
 model's accuracy as well: He et al. report a run-to-run standard deviation of 0.16
 points for ResNet-110 on CIFAR-10, about +-0.45 points (1.96 * sqrt(2) * 0.16) on a
@@ -123,6 +125,34 @@ def paired_bootstrap(correct_a, correct_b, resamples: int = 2000, seed: int = 0,
         stats[start:start + k] = d[rng.integers(0, n, size=(k, n))].mean(1)
     lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
     return Interval(float(d.mean()), float(lo), float(hi), level, resamples, n)
+
+
+def bootstrap_accuracy(correct, resamples: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
+    """Bootstrap interval of one model's accuracy over images (``(N,)``), or of its mean
+    accuracy over zooms (``(Z, N)``): :func:`paired_bootstrap` against a model that is
+    never right.
+
+    Example:
+        >>> iv = bootstrap_accuracy([1, 1, 0, 1], resamples=200)
+        >>> iv.diff, 0 <= iv.lo <= iv.diff <= iv.hi <= 1
+        (0.75, True)
+    """
+    c = np.asarray(correct, dtype=np.float64)
+    return paired_bootstrap(c, np.zeros_like(c), resamples, seed, level)
+
+
+def resolved(iv: Interval, same_weights: bool = False, seed_spread: float = SEED_SPREAD) -> tuple[float, float, str]:
+    """The interval a reader should judge a difference by, and the verdict.
+
+    Returns ``(lo, hi, verdict)``: the bootstrap interval widened by the seed-to-seed
+    spread of two independently trained models (not widened when both rows come from
+    the same weights, e.g. a model and its TTA row, which share their training noise),
+    and ``"yes"`` when that interval excludes 0, ``"one seed only"`` when only the bare
+    bootstrap interval does (more seeds are needed to tell), else ``"no"``.
+    """
+    lo, hi = (iv.lo, iv.hi) if same_weights else iv.with_seed_spread(seed_spread)
+    verdict = "yes" if lo > 0 or hi < 0 else ("one seed only" if iv.excludes_zero else "no")
+    return lo, hi, verdict
 
 
 # --- multi-scale test-time averaging --------------------------------------------------
@@ -266,12 +296,40 @@ def example_records(positions: list[int], data: Dataset, val_index: list[int], l
 
 # --- cards ------------------------------------------------------------------------------
 
-def scale_robustness_entry(row: Row, tta_row: Row | None, data: Dataset, tta_scales) -> dict:
+def _intervals(row: Row, resamples: int, seed: int) -> dict:
+    """95% bootstrap intervals of a row's accuracy at each zoom and of its mean."""
+    per_zoom = [bootstrap_accuracy(c, resamples, seed) for c in row.correct]
+    mean = bootstrap_accuracy(row.correct, resamples, seed)
+    return {"val_acc_ci": [[iv.lo, iv.hi] for iv in per_zoom], "mean_acc_ci": [mean.lo, mean.hi]}
+
+
+def _difference(row: Row, baseline: Row, at1: Interval, mean: Interval, seed_spread: float) -> dict:
+    out = {"baseline": baseline.label}
+    for key, iv in (("at_zoom_1", at1), ("mean", mean)):
+        lo, hi, verdict = resolved(iv, row.path == baseline.path, seed_spread)
+        out[key] = {"diff": iv.diff, "ci": [iv.lo, iv.hi], "seed_aware_ci": [lo, hi], "resolved": verdict}
+    return out
+
+
+def scale_robustness_entry(row: Row, tta_row: Row | None, data: Dataset, tta_scales, *,
+                           comparisons=(), baseline: Row | None = None, resamples: int = 2000, seed: int = 0,
+                           seed_spread: float = SEED_SPREAD) -> dict:
+    """``card["scale_robustness"]``: the curve, its 95% bootstrap intervals and, for a
+    row that is not the baseline, its difference from the baseline (from ``comparisons``,
+    the output of :func:`compare`), plus the same for the TTA row."""
     entry = {"zooms": row.zooms, "val_acc": row.val_acc, "mean_acc": row.mean_acc,
              "data": data.source, "split": "val", "val_images": int(row.correct.shape[1]),
-             "transform": "wsms_viz.zoom.zoom, centre (0.5, 0.5), fill = dataset mean"}
+             "transform": "wsms_viz.zoom.zoom, centre (0.5, 0.5), fill = dataset mean",
+             "ci_level": 0.95, "resamples": resamples, "seed_spread": seed_spread}
+    entry |= _intervals(row, resamples, seed)
+    diffs = {id(r): (at1, mean) for r, at1, mean in comparisons}
+    if baseline is not None and id(row) in diffs:
+        entry["vs_baseline"] = _difference(row, baseline, *diffs[id(row)], seed_spread)
     if tta_row is not None:
         entry["tta"] = {"scales": list(tta_scales), "val_acc": tta_row.val_acc, "mean_acc": tta_row.mean_acc}
+        entry["tta"] |= _intervals(tta_row, resamples, seed)
+        if baseline is not None and id(tta_row) in diffs:
+            entry["tta"]["vs_baseline"] = _difference(tta_row, baseline, *diffs[id(tta_row)], seed_spread)
     return entry
 
 
@@ -311,9 +369,7 @@ def format_comparisons(comparisons, baseline: Row, seed_spread: float = SEED_SPR
     for r, at1, mean in comparisons:
         cells = []
         for iv in (at1, mean):
-            # Two rows of the same weights (a model and its TTA row) share their training noise.
-            lo, hi = (iv.lo, iv.hi) if r.path == baseline.path else iv.with_seed_spread(seed_spread)
-            verdict = "yes" if lo > 0 or hi < 0 else ("one seed only" if iv.excludes_zero else "no")
+            _, _, verdict = resolved(iv, r.path == baseline.path, seed_spread)
             cells.append(f"{_pts(iv.diff):>6} [{_pts(iv.lo)}, {_pts(iv.hi)}]".ljust(25) + verdict.ljust(16))
         lines.append(r.label.ljust(width) + "".join(cells).rstrip())
     source = "He et al.'s ResNet-110" if seed_spread == SEED_SPREAD else "--seed-spread"
@@ -416,7 +472,9 @@ def run(args) -> dict:
         for r in rows:
             if not r.tta:
                 tta_row = next((t for t in rows if t.tta and t.path == r.path), None)
-                update_card(r.path, scale_robustness_entry(r, tta_row, data, args.tta_scales))
+                update_card(r.path, scale_robustness_entry(
+                    r, tta_row, data, args.tta_scales, comparisons=comparisons, baseline=baseline,
+                    resamples=args.resamples, seed=args.seed, seed_spread=args.seed_spread / 100))
         print(f"\nwrote card['scale_robustness'] of {', '.join(str(r.path) for r in rows if not r.tta)}")
     elif args.val_subset:
         print("\ncards not updated: --val-subset measures only part of the val split")

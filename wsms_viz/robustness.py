@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -25,20 +26,36 @@ from .zoom_figures import COLORS
 COMPLEXITY_JSON = Path(__file__).with_name("complexity_table.json")
 
 
-def accuracy_curves(models: Sequence[LoadedModel], tta: bool = False
-                    ) -> tuple[list[tuple[str, list[float], list[float]]], list[str]]:
-    """``(label, zooms, val_acc)`` per model whose card has a scale-robustness curve,
-    and the labels of those without one. With ``tta``, each model's multi-scale
-    averaging curve follows its own, labelled ``"<label> +TTA"``, where the card has one."""
+class Curve(NamedTuple):
+    """One line of the accuracy-against-zoom figure, as a card records it."""
+
+    label: str
+    zooms: list[float]
+    acc: list[float]
+    ci: list[tuple[float, float]] | None = None  # 95% bootstrap interval at each zoom, if the card has it
+
+
+def _ci(entry: dict, n: int) -> list[tuple[float, float]] | None:
+    ci = entry.get("val_acc_ci")
+    if isinstance(ci, list) and len(ci) == n and all(isinstance(c, list) and len(c) == 2 for c in ci):
+        return [(float(lo), float(hi)) for lo, hi in ci]
+    return None
+
+
+def accuracy_curves(models: Sequence[LoadedModel], tta: bool = False) -> tuple[list[Curve], list[str]]:
+    """A :class:`Curve` per model whose card has a scale-robustness curve, and the
+    labels of those without one. With ``tta``, each model's multi-scale averaging curve
+    follows its own, labelled ``"<label> +TTA"``, where the card has one."""
     curves, missing = [], []
     for m in models:
         sr = m.card.get("scale_robustness") or {}
         zooms, acc = sr.get("zooms"), sr.get("val_acc")
         if isinstance(zooms, list) and isinstance(acc, list) and zooms and len(zooms) == len(acc):
-            curves.append((m.label, [float(z) for z in zooms], [float(a) for a in acc]))
-            t = (sr.get("tta") or {}).get("val_acc") if tta else None
-            if isinstance(t, list) and len(t) == len(zooms):
-                curves.append((m.label + TTA_SUFFIX, [float(z) for z in zooms], [float(a) for a in t]))
+            z = [float(v) for v in zooms]
+            curves.append(Curve(m.label, z, [float(a) for a in acc], _ci(sr, len(z))))
+            t = (sr.get("tta") or {}) if tta else {}
+            if isinstance(t.get("val_acc"), list) and len(t["val_acc"]) == len(z):
+                curves.append(Curve(m.label + TTA_SUFFIX, z, [float(a) for a in t["val_acc"]], _ci(t, len(z))))
         else:
             missing.append(m.label)
     return curves, missing
@@ -47,20 +64,69 @@ def accuracy_curves(models: Sequence[LoadedModel], tta: bool = False
 TTA_SUFFIX = " +TTA"
 
 
-def accuracy_figure(curves: list[tuple[str, list[float], list[float]]]) -> go.Figure:
-    """Validation accuracy against zoom, one line per model; ``+TTA`` curves dashed, in their model's colour."""
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def accuracy_figure(curves: Sequence[Curve]) -> go.Figure:
+    """Validation accuracy against zoom, one line per model; ``+TTA`` curves dashed, in
+    their model's colour. A model's 95% bootstrap interval over the val images, where the
+    card has it, is a pale band around its solid line and is listed in the hover."""
     fig = go.Figure()
     colors: dict[str, str] = {}
-    for label, z, acc in curves:
-        base = label.removesuffix(TTA_SUFFIX)
+    for c in curves:
+        curve = Curve(*c)
+        base = curve.label.removesuffix(TTA_SUFFIX)
         color = colors.setdefault(base, COLORS[len(colors) % len(COLORS)])
-        pct = max(acc) <= 1.0
-        fig.add_trace(go.Scatter(x=z, y=acc if pct else [a / 100 for a in acc], mode="lines+markers", name=label,
-                                 line=dict(color=color, width=2, dash="dash" if label != base else "solid")))
+        scale = 1.0 if max(curve.acc) <= 1.0 else 0.01
+        y = [a * scale for a in curve.acc]
+        ci = [(lo * scale, hi * scale) for lo, hi in curve.ci] if curve.ci else None
+        if ci and curve.label == base:
+            outline = [hi for _, hi in ci] + [lo for lo, _ in ci][::-1]  # along the top, back along the bottom
+            fig.add_trace(go.Scatter(x=curve.zooms + curve.zooms[::-1], y=outline,
+                                     fill="toself", fillcolor=_rgba(color, 0.15), line=dict(width=0),
+                                     hoverinfo="skip", showlegend=False, legendgroup=base,
+                                     name=f"{curve.label} 95% interval"))
+        hover = "zoom %{x:g}: %{y:.2%}" + (" [%{customdata[0]:.2%}, %{customdata[1]:.2%}]" if ci else "")
+        fig.add_trace(go.Scatter(x=curve.zooms, y=y, mode="lines+markers", name=curve.label, legendgroup=base,
+                                 customdata=ci, hovertemplate=hover + f"<extra>{curve.label}</extra>",
+                                 line=dict(color=color, width=2, dash="dash" if curve.label != base else "solid")))
     fig.add_vline(x=1.0, line=dict(color="grey", dash="dot"))
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="zoom factor",
                       yaxis=dict(title="val accuracy", tickformat=".0%"), legend=dict(orientation="h", y=1.1))
     return fig
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:+.2f}"
+
+
+def comparison_rows(models: Sequence[LoadedModel], tta: bool = False) -> list[dict]:
+    """Each model's difference from the evaluator's baseline, as its card records it
+    (``scale_robustness.vs_baseline``, :func:`wsms_viz.evaluate.scale_robustness_entry`):
+    two rows per model (at zoom 1, mean over zooms), in points, with the 95% bootstrap
+    interval, that interval widened by the seed-to-seed spread, and the verdict. With
+    ``tta``, also the +TTA rows. Models whose card has no comparison are left out."""
+    rows = []
+    for m in models:
+        sr = m.card.get("scale_robustness") or {}
+        for label, entry in ((m.label, sr), (m.label + TTA_SUFFIX, (sr.get("tta") or {}) if tta else {})):
+            vs = entry.get("vs_baseline")
+            if not isinstance(vs, dict):
+                continue
+            for key, what in (("at_zoom_1", "at zoom 1"), ("mean", "mean over zooms")):
+                d = vs.get(key) or {}
+                try:
+                    (lo, hi), (slo, shi) = d["ci"], d["seed_aware_ci"]
+                    rows.append({"model": label, "compared with": str(vs.get("baseline", "?")), "accuracy": what,
+                                 "difference (points)": _points(d["diff"]),
+                                 "95% interval": f"[{_points(lo)}, {_points(hi)}]",
+                                 "with seed-to-seed spread": f"[{_points(slo)}, {_points(shi)}]",
+                                 "resolved?": str(d["resolved"])})
+                except (KeyError, TypeError, ValueError):
+                    continue  # a malformed entry is not shown rather than guessed
+    return rows
 
 
 def summary_rows(models: Sequence[LoadedModel]) -> list[dict]:
