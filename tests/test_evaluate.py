@@ -9,6 +9,7 @@ import torch
 from tiny_data import make_imagefolder, one_thread  # noqa: F401 (autouse fixture)
 
 from wsms_viz import evaluate as ev
+from wsms_viz import report
 from wsms_viz.checkpoint import load_checkpoint, save_checkpoint
 from wsms_viz.metrics import DEFAULT_ZOOMS, predict_at_zoom
 from wsms_viz.models import create_model
@@ -208,6 +209,12 @@ def test_command_prints_table_updates_cards_and_writes_examples(setup, capsys):
     printed = next(line for line in out[out.index("difference from"):].splitlines() if line.startswith("wsms "))
     assert printed.split("]")[1].strip().startswith(vs["at_zoom_1"]["resolved"])  # the card says what was printed
 
+    table = report.summary_table(report.read_cards([base, wsms])).splitlines()  # the README's table, from the cards
+    assert "vs base at zoom 1" in table[0]  # params from the card's config: 4 classes, a smaller classifier
+    assert table[2].startswith("| base | 0.269M | 12.50 | 12.50 | 12.50 | 12.50 |")
+    assert f"| +25.00 [{100 * vs['at_zoom_1']['ci'][0]:+.2f}, " in table[3] and table[3].startswith("| wsms (1x1, c=")
+    assert report.zoom_table(report.read_cards([wsms])).splitlines()[2] == "| wsms |" + " 37.50 |" * len(DEFAULT_ZOOMS)
+
     examples = json.loads((base.parent / "examples.json").read_text())
     assert (examples["baseline"], examples["wsms"], examples["candidates"]) == ("base", "wsms", 3)
     assert len(examples["examples"]) == 2 and len(examples["random"]) == 2
@@ -253,3 +260,13 @@ def test_single_checkpoint_needs_no_comparison(setup, capsys):
     ev.main([str(base), *common, "--zooms", "1"])
     out = capsys.readouterr().out
     assert "difference from" not in out and "no examples.json" in out
+
+
+def test_report_refuses_a_card_without_a_curve(tmp_path, capsys):
+    d = _constant_checkpoint(tmp_path / "m", "resnet20", 0)
+    card = json.loads((d / "card.json").read_text())
+    del card["scale_robustness"]
+    (d / "card.json").write_text(json.dumps(card))
+    with pytest.raises(SystemExit) as e:
+        report.main([str(d)])
+    assert e.value.code == 2 and "python -m wsms_viz.evaluate" in capsys.readouterr().err

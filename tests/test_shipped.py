@@ -10,6 +10,7 @@ import torch
 
 from wsms_viz.catalog import read_examples
 from wsms_viz.checkpoint import load_checkpoint
+from wsms_viz.report import read_cards, summary_table, zoom_table
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
 NAMES = ("resnet20", "wsms_resnet20", "ms_resnet20", "resnet20_jitter")
@@ -62,3 +63,12 @@ def test_fig5_examples_are_baseline_wrong_wsms_right():
     for e in examples:
         assert e.wsms_pred == e.label != e.baseline_pred
         assert e.path and e.path.split("/")[0] == e.label and 4500 <= int(Path(e.path).stem) <= 4999  # val files
+
+
+def test_readme_quotes_the_cards():
+    # python -m wsms_viz.report prints these tables; replacing the checkpoints without
+    # updating the README's Results fails here.
+    cards = read_cards([SHIPPED / name for name in NAMES])
+    readme = (SHIPPED.parent / "README.md").read_text(encoding="utf-8")
+    assert summary_table(cards) in readme
+    assert zoom_table(cards) in readme
