@@ -9,6 +9,7 @@
 #   EPOCHS=2 SUBSET=2000 bash scripts/train_shipped.sh  # a quick dry run
 #   WSMS_RUNS=~/wsms-runs-100 WSMS_DEST=~/wsms-runs-100/ship EPOCHS=100 PRECISION=bf16 \
 #     nice -n 10 bash scripts/train_shipped.sh          # a longer budget, kept apart
+# PRECISION=bf16 only on a CPU with native bf16 (AVX512-BF16, AMX): elsewhere it is ~10x slower.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${WSMS_RUNS:-$HOME/wsms-runs}

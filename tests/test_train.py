@@ -261,6 +261,16 @@ def test_precision_flag_picks_autocast_per_device():
         train_mod.use_bf16("fp16", cpu)
 
 
+def test_bf16_on_a_cpu_without_native_bf16_warns(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(train_mod, "cpu_has_native_bf16", lambda: False)
+    assert "about 10x slower" in train_mod.bf16_cpu_warning(True, cpu)
+    assert train_mod.bf16_cpu_warning(False, cpu) is None
+    assert train_mod.bf16_cpu_warning(True, torch.device("cuda")) is None
+    monkeypatch.setattr(train_mod, "cpu_has_native_bf16", lambda: True)
+    assert train_mod.bf16_cpu_warning(True, cpu) is None
+
+
 def test_bf16_on_cpu_runs_convolutions_in_bf16_and_says_so(data_dir, tmp_path, capsys):
     from wsms_viz.data import Augmenter
     from wsms_viz.models import create_model
@@ -279,7 +289,9 @@ def test_bf16_on_cpu_runs_convolutions_in_bf16_and_says_so(data_dir, tmp_path, c
 
     out = tmp_path / "bf16"
     train_mod.main(_args(data_dir, out, "--precision", "bf16", epochs=1))
-    assert "bf16 autocast" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "bf16 autocast" in printed
+    assert ("about 10x slower" in printed) == (not train_mod.cpu_has_native_bf16())
     assert load_checkpoint(out).card["precision"] == "bf16 autocast"
     (out / "model.safetensors").unlink()
     (out / "card.json").unlink()

@@ -14,7 +14,8 @@ Recipes (``--recipe``):
 Any field can be overridden (``--epochs 10 --lr 0.05``). Uses CUDA when present (bf16
 autocast, channels_last, the whole dataset kept on the GPU), else the CPU (fp32, or bf16
 autocast with ``--precision bf16``: faster on CPUs with native bf16 such as AVX512-BF16
-or AMX; weights, BatchNorm and the loss stay fp32). Launched
+or AMX, about 10x slower without them, and the trainer warns; weights, BatchNorm and
+the loss stay fp32). Launched
 with ``torchrun --nproc_per_node=N`` it trains data-parallel (NCCL on GPUs, gloo on
 CPUs); only rank 0 writes files.
 
@@ -150,6 +151,26 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16, AMX). Without it, CPU
+    bf16 autocast is emulated: on an AVX2-only AMD EPYC a ResNet-20 training step took
+    6.8 s against 0.63 s in fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without the check: assume nothing
+        return False
+
+
+def bf16_cpu_warning(bf16: bool, device: torch.device) -> str | None:
+    """The warning the trainer prints before running bf16 autocast on a CPU that has no
+    native bf16, or None."""
+    if not bf16 or device.type != "cpu" or cpu_has_native_bf16():
+        return None
+    return (f"warning: --precision bf16 on a CPU without native bf16 ({torch.backends.cpu.get_cpu_capability()}, "
+            "no AVX512-BF16 or AMX): autocast is emulated and about 10x slower than fp32 here; "
+            "use --precision fp32")
 
 
 def recipe_from_args(args) -> Recipe:
@@ -293,6 +314,8 @@ def train(args) -> Path | None:
     out: Path = args.out
     main = rank == 0
     say = (lambda *a: print(*a, flush=True)) if main else (lambda *a: None)
+    if warning := bf16_cpu_warning(bf16, device):
+        say(warning)
 
     # Rank 0 loads (decodes, fills the cache, downloads) first; the others then read its cache.
     if world > 1 and not main:
