@@ -13,6 +13,7 @@ from torch import nn
 
 from .densenet import DenseNet, DenseNetConfig
 from .resnet import CifarResNet, ResNetConfig
+from .scale_channel import ScaleChannelConfig, ScaleChannelNet
 from .vgg import VGG, VGGConfig
 from .wsms import WSMSConfig, WSMSNet
 
@@ -114,3 +115,13 @@ for _bb in [f"resnet{d}" for d in (20, 32, 44, 56, 110)] + ["densenet", "vgg"]:
         lambda bb=_bb, **c: _multistage(bb, True, c))
     register_model(f"ms_{_bb}", f"MS-Net over {_bb}: 3 stages, nothing shared, 1x1 integration")(
         lambda bb=_bb, **c: _multistage(bb, False, c))
+
+
+def _scale_channel(backbone: str, config: dict) -> ScaleChannelNet:
+    cfg = ScaleChannelConfig(**_fixed(f"sc_{backbone}", config, backbone=backbone))
+    return ScaleChannelNet(cfg, create_model(cfg.backbone, **{"num_classes": cfg.num_classes, **cfg.backbone_config}))
+
+
+for _bb in [f"resnet{d}" for d in (20, 32, 44, 56, 110)]:
+    register_model(f"sc_{_bb}", f"scale-channel {_bb}: one {_bb} (all weights shared) on the image at 1, 1/2, 1/4, "
+                                "max over channels, one classifier")(lambda bb=_bb, **c: _scale_channel(bb, c))
