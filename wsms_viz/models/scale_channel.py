@@ -26,6 +26,13 @@ In the app its scale channels play the role of stages: ``forward_features`` retu
 channel's input and block maps as ``stage_inputs``/``stage_features``; ``concat`` holds
 the channels' pooled vectors side by side (``(N, S*C, 1, 1)``) and ``integrated`` their
 max (``(N, C, 1, 1)``). A channel switched off by ``stage_mask`` is left out of the max.
+
+BatchNorm is shared too, and in training it normalises with statistics taken over the
+pixels of *all* channels at once (:func:`_lockstep`), so its running statistics are the
+ones every channel was trained with. Normalising each channel with its own batch
+statistics (a plain call per channel) trains with three different normalisations but
+evaluates with one mixed set of running statistics: that first version reached 93% on
+training images with batch statistics but 85% with its running statistics.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import FeatureOutput, StagedBackbone, _check_mask, run_blocks
+from .resnet import BasicBlock
 
 
 @dataclass
@@ -99,9 +107,12 @@ class ScaleChannelNet(nn.Module):
 
     def channel_features(self, x: Tensor) -> Tensor:
         """Each channel's globally pooled feature vector, ``(N, stages, C)``."""
-        pooled = [torch.flatten(F.adaptive_avg_pool2d(self.final(run_blocks(self.stem, self.blocks, xi)[-1]), 1), 1)
-                  for xi in self.channel_inputs(x)]
-        return torch.stack(pooled, 1)
+        inputs = self.channel_inputs(x)
+        if self.training:  # BatchNorm statistics over all channels at once (see _lockstep)
+            maps = _lockstep(nn.Sequential(self.stem, *self.blocks, self.final), inputs)
+        else:
+            maps = [self.final(run_blocks(self.stem, self.blocks, xi)[-1]) for xi in inputs]
+        return torch.stack([torch.flatten(F.adaptive_avg_pool2d(m, 1), 1) for m in maps], 1)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
@@ -126,3 +137,26 @@ class ScaleChannelNet(nn.Module):
         else:
             pooled = torch.zeros_like(pooled_each[:, 0])
         return FeatureOutput(inputs, feats, outs, concat, pooled[:, :, None, None], pooled, self.fc(pooled), mask)
+
+
+def _lockstep(module: nn.Module, xs: list[Tensor]) -> list[Tensor]:
+    """Runs ``module`` on every scale channel's map in lock step, layer by layer, so that
+    each BatchNorm in training mode normalises all channels with one set of statistics
+    (taken over every pixel of every channel) and updates its running statistics once.
+
+    Knows the CIFAR ResNet's modules; any other module is applied to each map alone.
+    """
+    if isinstance(module, nn.BatchNorm2d) and module.training:
+        packed = torch.cat([x.flatten(2) for x in xs], 2).unsqueeze(-1)  # (N, C, sum of H*W, 1)
+        out = module(packed).squeeze(-1)
+        sizes = [x.shape[2] * x.shape[3] for x in xs]
+        return [o.reshape(x.shape) for o, x in zip(out.split(sizes, 2), xs, strict=True)]
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            xs = _lockstep(child, xs)
+        return xs
+    if isinstance(module, BasicBlock):
+        out = _lockstep(module.relu1, _lockstep(module.bn1, _lockstep(module.conv1, xs)))
+        out = _lockstep(module.bn2, _lockstep(module.conv2, out))
+        return [module.relu2(o + module.shortcut(x)) for o, x in zip(out, xs, strict=True)]
+    return [module(x) for x in xs]
