@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from wsms_viz import ui
+from wsms_viz.app import ui
 
 st.title("Architecture")
 ui.intro(

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from wsms_viz import attribution, figures, ui
+from wsms_viz.analysis import attribution
+from wsms_viz.app import figures, ui
 
 sel = ui.page(
     "Attributions per stage",

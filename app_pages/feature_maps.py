@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from wsms_viz import features, figures, ui
+from wsms_viz.analysis import features
+from wsms_viz.app import figures, ui
 
 sel = ui.page(
     "Feature maps",

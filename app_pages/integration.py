@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from wsms_viz import figures, integration, ui
+from wsms_viz.analysis import integration
+from wsms_viz.app import figures, ui
 
 sel = ui.page(
     "Integration layer",

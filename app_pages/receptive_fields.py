@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from wsms_viz import figures, receptive_field, ui
+from wsms_viz.analysis import receptive_field
+from wsms_viz.app import figures, ui
 
 sel = ui.page(
     "Receptive fields",

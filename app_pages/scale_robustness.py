@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from wsms_viz import robustness, ui
+from wsms_viz.app import robustness, ui
 
 sel = ui.page(
     "Scale robustness",
@@ -17,13 +17,13 @@ sel = ui.page(
 st.subheader("Accuracy against zoom")
 tta = st.toggle("Add VGG multi-scale averaging (+TTA, dashed)", key="robustness_tta",
                 help="Each model's softmax averaged over the image at 0.875x, 1x and 1.125x the zoom "
-                     "(python -m wsms_viz.evaluate --tta), where the card has it.")
+                     "(python -m wsms_viz.evaluation.evaluate --tta), where the card has it.")
 curves, missing = robustness.accuracy_curves(sel.models, tta)
 if curves:
     st.plotly_chart(robustness.accuracy_figure(curves), key="acc_vs_zoom")
 if missing:
     st.info(f"No scale-robustness curve in the card of: {', '.join(missing)}. "
-            "Run `python -m wsms_viz.evaluate` on the checkpoint to measure it.")
+            "Run `python -m wsms_viz.evaluation.evaluate` on the checkpoint to measure it.")
 if any(m.trained for m in sel.models):
     st.dataframe(robustness.summary_rows(sel.models), hide_index=True,
                  column_config={k: st.column_config.NumberColumn(format="percent") for k in

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from wsms_viz import ui
-from wsms_viz.zoom_figures import Prebuilt
+from wsms_viz.app import ui
+from wsms_viz.app.zoom_figures import Prebuilt
 
 sel = ui.page(
     "Zoom compare",

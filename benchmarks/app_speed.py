@@ -40,7 +40,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 def random_checkpoints(root: Path, names=("resnet20", "wsms_resnet20", "ms_resnet20")) -> Path:
     import torch
 
-    from wsms_viz.catalog import CIFAR10_CLASSES
+    from wsms_viz.app.catalog import CIFAR10_CLASSES
     from wsms_viz.checkpoint import save_checkpoint
     from wsms_viz.models import create_model
 
@@ -54,7 +54,7 @@ def server_step_ms(steps: int) -> list[float]:
     """Per-step time of an AppTest rerun after moving the zoom slider (caches warm)."""
     from streamlit.testing.v1 import AppTest
 
-    from wsms_viz.predict import ZOOMS
+    from wsms_viz.app.predict import ZOOMS
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300).run()
     assert not at.exception, at.exception

@@ -2,7 +2,7 @@
 
     python benchmarks/attribution_speed.py [--model wsms_resnet20] [--threads 1] [--repeats 5]
 
-Prints the median and best wall time of :func:`wsms_viz.attribution.attribute_stages`
+Prints the median and best wall time of :func:`wsms_viz.analysis.attribution.attribute_stages`
 for every method on a random-init model (speed does not depend on the weights), after one
 warm-up call. On a CPU shared with other jobs, ``--threads 1`` is usually faster than two
 threads that wait on each other; the script reports the load average so numbers can be
@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wsms_viz.attribution import attribute_stages  # noqa: E402
+from wsms_viz.analysis.attribution import attribute_stages  # noqa: E402
 from wsms_viz.models import create_model  # noqa: E402
 
 CASES = [

@@ -20,7 +20,7 @@ timed in interleaved rounds so that a change in the machine's load hits all thre
   are done with PIL and numpy here, as torchvision does them.
 
 Then WSMS-Net's cost against its backbone: the multiplications ratio from
-:func:`wsms_viz.complexity.count_mults` (the paper: about +20%, 252M -> 301M for
+:func:`wsms_viz.evaluation.complexity.count_mults` (the paper: about +20%, 252M -> 301M for
 ResNet-110) beside the measured time ratio.
 """
 
@@ -41,7 +41,6 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wsms_viz.complexity import count_mults  # noqa: E402
 from wsms_viz.data import (  # noqa: E402
     DEFAULT_CACHE,
     Augmenter,
@@ -50,6 +49,7 @@ from wsms_viz.data import (  # noqa: E402
     parse_source,
     to_model_input,
 )
+from wsms_viz.evaluation.complexity import count_mults  # noqa: E402
 from wsms_viz.models import create_model  # noqa: E402
 from wsms_viz.train import RECIPES, build_optimizer, train_step  # noqa: E402
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from wsms_viz.catalog import CIFAR10_CLASSES
+from wsms_viz.app.catalog import CIFAR10_CLASSES
 from wsms_viz.checkpoint import save_checkpoint
 from wsms_viz.models import create_model
 
@@ -27,7 +27,7 @@ def make_checkpoint(directory: Path, name: str, seed: int, full_card: bool) -> N
                 "zooms": [0.5, 1.0, 1.5, 2.0], "val_acc": [0.2, 0.4, 0.3, 0.25],
                 "val_acc_ci": [[0.18, 0.22], [0.38, 0.42], [0.28, 0.32], [0.23, 0.27]],
                 "tta": {"val_acc": [0.25, 0.41, 0.33, 0.3]},
-                "vs_baseline": {"baseline": "resnet20",  # as python -m wsms_viz.evaluate writes it
+                "vs_baseline": {"baseline": "resnet20",  # as python -m wsms_viz.evaluation.evaluate writes it
                                 "at_zoom_1": {"diff": 0.012, "ci": [0.004, 0.02], "seed_aware_ci": [0.002, 0.022],
                                               "resolved": "yes"},
                                 "mean": {"diff": -0.003, "ci": [-0.006, -0.001], "seed_aware_ci": [-0.008, 0.002],

@@ -27,7 +27,7 @@ def env(tmp_path_factory):
     make_checkpoint(ckpts, "resnet20", 1, full_card=False)
     make_checkpoint(ckpts, "wsms_resnet20", 2, full_card=True)
     data = make_dataset(base / "data")
-    (ckpts / "examples.json").write_text(json.dumps({  # as python -m wsms_viz.evaluate writes it
+    (ckpts / "examples.json").write_text(json.dumps({  # as python -m wsms_viz.evaluation.evaluate writes it
         "image_root": str(data / "train"), "baseline": "resnet20", "wsms": "wsms_resnet20",
         "examples": [
             {"file": "bird/4500.jpg", "index": 6, "label": "bird", "baseline": {"name": "resnet20", "pred": "cat"},

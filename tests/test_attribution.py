@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from wsms_viz.attribution import (
+from wsms_viz.analysis.attribution import (
     METHODS,
     StageFunction,
     attribute_stages,

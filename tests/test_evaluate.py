@@ -8,10 +8,10 @@ import pytest
 import torch
 from tiny_data import make_imagefolder, one_thread  # noqa: F401 (autouse fixture)
 
-from wsms_viz import evaluate as ev
-from wsms_viz import report
 from wsms_viz.checkpoint import load_checkpoint, save_checkpoint
-from wsms_viz.metrics import DEFAULT_ZOOMS, predict_at_zoom
+from wsms_viz.evaluation import evaluate as ev
+from wsms_viz.evaluation import report
+from wsms_viz.evaluation.metrics import DEFAULT_ZOOMS, predict_at_zoom
 from wsms_viz.models import create_model
 from wsms_viz.zoom import CIFAR10_MEAN, CIFAR10_STD
 
@@ -269,4 +269,4 @@ def test_report_refuses_a_card_without_a_curve(tmp_path, capsys):
     (d / "card.json").write_text(json.dumps(card))
     with pytest.raises(SystemExit) as e:
         report.main([str(d)])
-    assert e.value.code == 2 and "python -m wsms_viz.evaluate" in capsys.readouterr().err
+    assert e.value.code == 2 and "python -m wsms_viz.evaluation.evaluate" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from wsms_viz.features import (
+from wsms_viz.analysis.features import (
     aligned_maps,
     blob_images,
     color_ranges,
@@ -174,9 +174,9 @@ def test_blob_images_are_smooth_and_seeded():
 def test_fig1_command_on_checkpoints_and_a_val_split(tmp_path, capsys):
     from tiny_data import make_imagefolder
 
-    from wsms_viz.catalog import CIFAR10_CLASSES
+    from wsms_viz.analysis.features import main
+    from wsms_viz.app.catalog import CIFAR10_CLASSES
     from wsms_viz.checkpoint import save_checkpoint
-    from wsms_viz.features import main
 
     wsms, ms = _pair()
     for name, model in (("wsms_resnet20", wsms), ("ms_resnet20", ms)):

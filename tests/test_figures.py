@@ -5,12 +5,12 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from wsms_viz import figures
-from wsms_viz.attribution import attribute_stages, stage_shares_across_zoom
-from wsms_viz.features import blob_images, fig1_similarity, shared_filter_responses, stage_feature_maps
-from wsms_viz.integration import integration_weights, stage_contributions
+from wsms_viz.analysis.attribution import attribute_stages, stage_shares_across_zoom
+from wsms_viz.analysis.features import blob_images, fig1_similarity, shared_filter_responses, stage_feature_maps
+from wsms_viz.analysis.integration import integration_weights, stage_contributions
+from wsms_viz.analysis.receptive_field import effective_receptive_fields, field_boxes
+from wsms_viz.app import figures
 from wsms_viz.models import create_model
-from wsms_viz.receptive_field import effective_receptive_fields, field_boxes
 from wsms_viz.zoom import normalize
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wsms_viz.images import (
+from wsms_viz.app.images import (
     BACKGROUND,
     MAX_PIXELS,
     Gallery,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from wsms_viz.integration import integration_weights, stage_contributions
+from wsms_viz.analysis.integration import integration_weights, stage_contributions
 from wsms_viz.models import create_model
 
 SMALL_VGG = {"widths": (4, 8, 16), "convs_per_block": 1}  # stage channels 16, 8, 4

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from wsms_viz.complexity import PAPER_ROWS, count_mults, count_params
+from wsms_viz.evaluation.complexity import PAPER_ROWS, count_mults, count_params
 from wsms_viz.models import create_model, list_models, model_config
 from wsms_viz.models.wsms import WSMSNet
 

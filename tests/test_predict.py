@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from wsms_viz import catalog, predict
-from wsms_viz import evaluate as ev
-from wsms_viz.architecture import diagram, trace
+from wsms_viz.analysis.architecture import diagram, trace
+from wsms_viz.app import catalog, predict
+from wsms_viz.app.robustness import accuracy_curves, accuracy_figure, comparison_rows, summary_rows, training_figure
+from wsms_viz.evaluation import evaluate as ev
 from wsms_viz.models import create_model
-from wsms_viz.robustness import accuracy_curves, accuracy_figure, comparison_rows, summary_rows, training_figure
 from wsms_viz.zoom import zoom
 
 
@@ -124,9 +124,9 @@ def test_cards_without_curves_or_logs_are_listed_not_guessed(models):
 @pytest.mark.slow
 def test_shipped_complexity_table_is_current():
     # The page reads complexity_table.json rather than counting for ~20 s; regenerate it
-    # with `python -m wsms_viz.robustness` when a model changes.
-    from wsms_viz.complexity import table
-    from wsms_viz.robustness import COMPLEXITY_JSON
+    # with `python -m wsms_viz.app.robustness` when a model changes.
+    from wsms_viz.app.robustness import COMPLEXITY_JSON
+    from wsms_viz.evaluation.complexity import table
 
     assert json.loads(COMPLEXITY_JSON.read_text()) == table()
 

@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from wsms_viz.models import create_model
-from wsms_viz.receptive_field import (
+from wsms_viz.analysis.receptive_field import (
     Field,
     block_fields,
     block_table,
@@ -18,7 +17,8 @@ from wsms_viz.receptive_field import (
     union,
     walk,
 )
-from wsms_viz.stage_view import stage_views
+from wsms_viz.analysis.stage_view import stage_views
+from wsms_viz.models import create_model
 
 SMALL_VGG = {"widths": (4, 8, 16), "convs_per_block": 1}
 ERF_VGG = {"widths": (16, 16, 16), "convs_per_block": 1}  # enough channels that no unit is all dead

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from wsms_viz.catalog import read_examples
+from wsms_viz.app.catalog import read_examples
 from wsms_viz.checkpoint import load_checkpoint
-from wsms_viz.report import read_cards, summary_table, zoom_table
+from wsms_viz.evaluation.report import read_cards, summary_table, zoom_table
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
 NAMES = ("resnet20", "wsms_resnet20", "ms_resnet20", "resnet20_jitter")
@@ -66,7 +66,7 @@ def test_fig5_examples_are_baseline_wrong_wsms_right():
 
 
 def test_readme_quotes_the_cards():
-    # python -m wsms_viz.report prints these tables; replacing the checkpoints without
+    # python -m wsms_viz.evaluation.report prints these tables; replacing the checkpoints without
     # updating the README's Results fails here.
     cards = read_cards([SHIPPED / name for name in NAMES])
     readme = (SHIPPED.parent / "README.md").read_text(encoding="utf-8")

@@ -48,7 +48,7 @@ from tqdm import tqdm
 from . import __version__
 from .checkpoint import atomic_write_bytes, save_checkpoint
 from .data import DEFAULT_CACHE, Augmenter, load_dataset, to_model_input
-from .metrics import DEFAULT_ZOOMS, accuracy_vs_zoom
+from .evaluation.metrics import DEFAULT_ZOOMS, accuracy_vs_zoom
 from .models import create_model, model_config
 
 

@@ -6,7 +6,7 @@ results up. No streamlit here.
 
 Example:
     >>> import numpy as np
-    >>> from wsms_viz.catalog import load
+    >>> from wsms_viz.app.catalog import load
     >>> m = load("untrained:resnet20")
     >>> img = prepare(np.zeros((40, 60, 3), np.uint8))
     >>> s = sweep(m, zoom_stack(img, ZOOMS))
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..zoom import MAX_ZOOM, MIN_ZOOM, normalize, zoom
 from .catalog import LoadedModel
 from .images import square_crop
-from .zoom import MAX_ZOOM, MIN_ZOOM, normalize, zoom
 
 # The page's zoom grid: 0.5x to 3x in steps of 0.1 (26 steps), the Streamlit slider's
 # own step, so every value the slider can take is precomputed.
@@ -40,7 +40,7 @@ TTA_SCALES: tuple[float, ...] = (0.875, 1.0, 1.125)
 def prepare(pixels: np.ndarray, center: tuple[float, float] = (0.5, 0.5)) -> tuple[Tensor, tuple[float, float]]:
     """A photo as the float ``(3, S, S)`` square the zoom works on, and the centre in it.
 
-    The square keeps the photo's full resolution (see :func:`wsms_viz.images.square_crop`).
+    The square keeps the photo's full resolution (see :func:`wsms_viz.app.images.square_crop`).
     """
     sq, inner = square_crop(pixels, center)
     t = torch.from_numpy(np.array(sq)).permute(2, 0, 1).float().div_(255)  # a copy: sq may be read-only

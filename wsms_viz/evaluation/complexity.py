@@ -1,6 +1,6 @@
 """Parameter and multiplication counts beside the paper's Tables 1 and 2 and section 4.
 
-``python -m wsms_viz.complexity`` prints the table quoted in the README. Models are
+``python -m wsms_viz.evaluation.complexity`` prints the table quoted in the README. Models are
 built on the meta device, so counting a 42M-parameter MS-DenseNet costs no memory.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .models import create_model
+from ..models import create_model
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ import torch.nn.functional as F
 from captum.attr import IntegratedGradients, LayerGradCam, NoiseTunnel, Saliency
 from torch import Tensor, nn
 
+from ..zoom import normalize, zoom
 from .stage_view import StageView, as_batch, head, require_eval, stage_views
-from .zoom import normalize, zoom
 
 METHODS = ("integrated_gradients", "saliency", "grad_cam")
 

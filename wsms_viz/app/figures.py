@@ -1,7 +1,7 @@
 """Plotly figures for the analysis pages: numbers in, ``go.Figure`` out, no Streamlit.
 
-Everything computed here comes from :mod:`wsms_viz.receptive_field`,
-:mod:`wsms_viz.attribution`, :mod:`wsms_viz.integration` and :mod:`wsms_viz.features`;
+Everything computed here comes from :mod:`wsms_viz.analysis.receptive_field`,
+:mod:`wsms_viz.analysis.attribution`, :mod:`wsms_viz.analysis.integration` and :mod:`wsms_viz.analysis.features`;
 this module only draws. One convention throughout: stages are named as in the paper,
 "stage 1" for index 0, each with the same colour on every page.
 """
@@ -15,10 +15,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from torch import Tensor
 
-from .attribution import ZoomShares
-from .features import SimilarityRow
-from .integration import IntegrationWeights, StageContributions
-from .receptive_field import FieldBox
+from ..analysis.attribution import ZoomShares
+from ..analysis.features import SimilarityRow
+from ..analysis.integration import IntegrationWeights, StageContributions
+from ..analysis.receptive_field import FieldBox
 
 STAGE_COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4")
 
@@ -64,7 +64,7 @@ def field_boxes_figure(image: Tensor | np.ndarray, boxes: Sequence[FieldBox], he
 
     Args:
         image: the (zoomed) input the boxes are in, unnormalised (see :func:`to_rgb`).
-        boxes: from :func:`wsms_viz.receptive_field.field_boxes`.
+        boxes: from :func:`wsms_viz.analysis.receptive_field.field_boxes`.
         height: figure height in pixels.
     """
     fig = go.Figure(go.Image(z=to_rgb(image), hoverinfo="skip"))
@@ -123,7 +123,7 @@ def integration_weights_figure(weights: IntegrationWeights, height: int = 380) -
     """The integration weights as one heatmap, stage blocks separated and labelled.
 
     Args:
-        weights: from :func:`wsms_viz.integration.integration_weights`.
+        weights: from :func:`wsms_viz.analysis.integration.integration_weights`.
         height: figure height in pixels.
     """
     z = weights.matrix
@@ -170,7 +170,7 @@ def contributions_figure(c: StageContributions, height: int = 340) -> go.Figure:
     """Each stage's effect on the target logit: lesions and the exact split, side by side.
 
     Args:
-        c: from :func:`wsms_viz.integration.stage_contributions`.
+        c: from :func:`wsms_viz.analysis.integration.stage_contributions`.
         height: figure height in pixels.
     """
     names = [f"stage {s + 1}" for s in range(len(c.gated))]
@@ -190,7 +190,7 @@ def shares_vs_zoom_figure(z: ZoomShares, current: float | None = None, height: i
     """Each stage's share of attribution against the zoom factor.
 
     Args:
-        z: from :func:`wsms_viz.attribution.stage_shares_across_zoom`.
+        z: from :func:`wsms_viz.analysis.attribution.stage_shares_across_zoom`.
         current: a zoom factor to mark with a vertical line.
         height: figure height in pixels.
     """
@@ -212,7 +212,7 @@ def feature_grid(
 
     Args:
         block_map: ``(C, h, w)``, one stage's map after one block.
-        ranges: ``(C, 2)`` colour ranges (:func:`wsms_viz.features.color_ranges`).
+        ranges: ``(C, 2)`` colour ranges (:func:`wsms_viz.analysis.features.color_ranges`).
         channels: which channels, in order; default all.
         cols: channels per row.
         colorscale: a Plotly colour scale.
@@ -242,7 +242,7 @@ def shared_filter_figure(maps: Sequence[np.ndarray], channel: int, block: int, h
     """One filter's response at every stage that has its block, one colour scale.
 
     Args:
-        maps: from :func:`wsms_viz.features.shared_filter_responses`, in stage order.
+        maps: from :func:`wsms_viz.analysis.features.shared_filter_responses`, in stage order.
         channel: the channel shown (for the titles).
         block: the 0-based block (for the titles).
         height: figure height in pixels.
@@ -265,7 +265,7 @@ def similarity_figure(rows: Sequence[SimilarityRow], metric: str = "correlation"
     same image against unrelated images.
 
     Args:
-        rows: from :func:`wsms_viz.features.fig1_similarity`.
+        rows: from :func:`wsms_viz.analysis.features.fig1_similarity`.
         metric: ``"cosine"``, ``"correlation"`` or ``"cka"``.
         height: figure height in pixels.
     """

@@ -5,8 +5,8 @@ Every figure here is read from what a checkpoint's card records (``scale_robustn
 and ``log``, written by the trainer and the evaluator); a card without them (an untrained
 model, an older card) is listed as missing rather than guessed.
 
-``python -m wsms_viz.robustness`` rewrites ``complexity_table.json`` beside this file
-from :func:`wsms_viz.complexity.table` (it takes ~20 s on 2 cores: the DenseNet rows),
+``python -m wsms_viz.app.robustness`` rewrites ``wsms_viz/evaluation/complexity_table.json``
+from :func:`wsms_viz.evaluation.complexity.table` (it takes ~20 s on 2 cores: the DenseNet rows),
 so the page shows the table at once.
 """
 
@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 from .catalog import LoadedModel
 from .zoom_figures import COLORS
 
-COMPLEXITY_JSON = Path(__file__).with_name("complexity_table.json")
+COMPLEXITY_JSON = Path(__file__).resolve().parents[1] / "evaluation" / "complexity_table.json"
 
 
 class Curve(NamedTuple):
@@ -104,7 +104,7 @@ def _points(x: float) -> str:
 
 def comparison_rows(models: Sequence[LoadedModel], tta: bool = False) -> list[dict]:
     """Each model's difference from the evaluator's baseline, as its card records it
-    (``scale_robustness.vs_baseline``, :func:`wsms_viz.evaluate.scale_robustness_entry`):
+    (``scale_robustness.vs_baseline``, :func:`wsms_viz.evaluation.evaluate.scale_robustness_entry`):
     two rows per model (at zoom 1, mean over zooms), in points, with the 95% bootstrap
     interval, that interval widened by the seed-to-seed spread, and the verdict. With
     ``tta``, also the +TTA rows. Models whose card has no comparison are left out."""
@@ -176,15 +176,15 @@ def complexity_rows() -> list[dict]:
     """The paper-table rows: from ``complexity_table.json`` if present, else computed."""
     if COMPLEXITY_JSON.is_file():
         return json.loads(COMPLEXITY_JSON.read_text(encoding="utf-8"))
-    from .complexity import table
+    from ..evaluation.complexity import table
 
     return table()
 
 
 def model_cost_rows(models: Sequence[LoadedModel]) -> list[dict]:
     """Parameters and multiplications of the selected models themselves (one 32x32 image)."""
-    from .complexity import count_mults, count_params
-    from .models import model_config
+    from ..evaluation.complexity import count_mults, count_params
+    from ..models import model_config
 
     rows = []
     for m in models:
@@ -200,7 +200,7 @@ def model_cost_rows(models: Sequence[LoadedModel]) -> list[dict]:
 
 
 def main() -> None:
-    from .complexity import table
+    from ..evaluation.complexity import table
 
     rows = table()
     COMPLEXITY_JSON.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")

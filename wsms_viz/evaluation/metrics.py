@@ -1,6 +1,6 @@
 """Accuracy of a model on uint8 images, at one zoom or a sweep of zooms.
 
-The accuracy core shared by the trainer's final curve and ``python -m wsms_viz.evaluate``:
+The accuracy core shared by the trainer's final curve and ``python -m wsms_viz.evaluation.evaluate``:
 every zoom goes through :func:`wsms_viz.zoom.zoom`, the one transform the app shows.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .data import to_model_input
-from .zoom import normalize, zoom
+from ..data import to_model_input
+from ..zoom import normalize, zoom
 
 DEFAULT_ZOOMS = (0.5, 0.625, 0.75, 0.875, 1.0, 1.25, 1.5, 1.75, 2.0)
 

@@ -55,8 +55,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..zoom import crop_box, normalize, zoom
 from .stage_view import StageView, as_batch, require_eval, stage_views
-from .zoom import crop_box, normalize, zoom
 
 SCALINGS = ("local", "stage", "global")
 PAIRINGS = ("shrink", "enlarge")
@@ -370,7 +370,7 @@ def _read_images(folder: str, n: int, size: int = 32) -> Tensor:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m wsms_viz.features``: prints Fig. 1's similarity table.
+    """``python -m wsms_viz.analysis.features``: prints Fig. 1's similarity table.
 
     With no ``--checkpoint``, random-init WSMS and MS ResNet-20 (seeded), on blob images:
     the shared-filter identity is structural, so it shows before training.
@@ -391,21 +391,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.checkpoint:
-        from .checkpoint import load_checkpoint
+        from ..checkpoint import load_checkpoint
 
         models = {}
         for d in args.checkpoint:
             ck = load_checkpoint(d)
             models[ck.name] = ck.model
     else:
-        from .models import create_model
+        from ..models import create_model
 
         models = {}
         for name in ("wsms_resnet20", "ms_resnet20"):
             torch.manual_seed(args.seed)
             models[f"{name} (random)"] = create_model(name).eval()
     if args.data:
-        from .data import DEFAULT_CACHE, load_dataset
+        from ..data import DEFAULT_CACHE, load_dataset
 
         val = load_dataset(args.data, cache_dir=args.cache_dir or DEFAULT_CACHE).val.images
         picks = [i * len(val) // args.images for i in range(min(args.images, len(val)))]  # every class

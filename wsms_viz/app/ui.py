@@ -16,8 +16,9 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ..checkpoint import CheckpointError
+from ..zoom import normalize
 from . import catalog, predict
-from .checkpoint import CheckpointError
 from .images import (
     IMAGE_SUFFIXES,
     DecodedImage,
@@ -31,10 +32,9 @@ from .images import (
     square_box,
     square_crop,
 )
-from .zoom import normalize
 from .zoom_figures import animation_figure
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("Dataset (val split)", "Sample photos", "Upload your own", "Baseline wrong, WSMS right")
 ZOOM_MIN, ZOOM_MAX = predict.ZOOMS[0], predict.ZOOMS[-1]
 
@@ -411,7 +411,7 @@ def _bar(p: float, width: int = 10) -> str:
 @st.cache_resource(max_entries=8, show_spinner="Tracing the model ...")
 def architecture(key: str):
     """``(Architecture, figure)`` of a loaded model, computed once."""
-    from .architecture import diagram, trace
+    from ..analysis.architecture import diagram, trace
 
     arch = trace(model(key, _stamp(key)).model)
     return arch, diagram(arch)
@@ -482,7 +482,7 @@ def class_index(where, m: catalog.LoadedModel, sel: Selection, key: str) -> int 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing stage 1 and stage 2 over 16 images ...")
 def _fig1(model_keys: tuple[str, ...], data_key: str, _images) -> list:
-    from .features import fig1_similarity
+    from ..analysis.features import fig1_similarity
 
     models = {m.label: m.model for m in load_models(list(model_keys))[0]}
     return fig1_similarity(models, _images)
@@ -491,7 +491,7 @@ def _fig1(model_keys: tuple[str, ...], data_key: str, _images) -> list:
 def fig1_rows(sel: Selection) -> list:
     """Fig. 1's similarity for the selected multi-stage models over 16 images: val images
     of the dataset when there is one, else the smooth synthetic images of the features module."""
-    from .features import blob_images
+    from ..analysis.features import blob_images
 
     keys = tuple(m.key for m in sel.models if not m.is_baseline)
     if not keys:

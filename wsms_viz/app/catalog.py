@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, find_checkpoints, load_checkpoint
-from .models import create_model
-from .zoom import CIFAR10_MEAN, CIFAR10_STD
+from ..checkpoint import CheckpointError, find_checkpoints, load_checkpoint
+from ..models import create_model
+from ..zoom import CIFAR10_MEAN, CIFAR10_STD
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 # The four models issue 3 trains; offered untrained while checkpoints/ is empty.
@@ -68,7 +68,7 @@ def checkpoint_root(repo_root: str | Path | None = None) -> Path:
     env = os.environ.get("WSMS_CHECKPOINTS")
     if env:
         return Path(env).expanduser()
-    repo = Path(repo_root) if repo_root else Path(__file__).resolve().parent.parent
+    repo = Path(repo_root) if repo_root else Path(__file__).resolve().parents[2]
     return repo / "checkpoints"
 
 
@@ -172,7 +172,7 @@ def _pred(record: dict, key: str):
 
 
 def read_examples(root: str | Path) -> tuple[list[Example], str | None]:
-    """``root/examples.json``, as ``python -m wsms_viz.evaluate`` writes it.
+    """``root/examples.json``, as ``python -m wsms_viz.evaluation.evaluate`` writes it.
 
     Accepts the evaluator's object (``{"image_root", "examples": [{"file", "index",
     "label", "baseline": {"pred"}, "wsms": {"pred"}}]}``) or a plain list of

@@ -1,9 +1,9 @@
 """Scale robustness of trained checkpoints, with the uncertainty one seed leaves.
 
-``python -m wsms_viz.evaluate CKPT_DIR [CKPT_DIR ...] --data imagefolder:../shared/datasets/cifar10-jpeg``
+``python -m wsms_viz.evaluation.evaluate CKPT_DIR [CKPT_DIR ...] --data imagefolder:../shared/datasets/cifar10-jpeg``
 
 For every checkpoint: top-1 accuracy on the val split (the last 10% of each class,
-never trained on) at each zoom factor of :data:`wsms_viz.metrics.DEFAULT_ZOOMS`, through
+never trained on) at each zoom factor of :data:`wsms_viz.evaluation.metrics.DEFAULT_ZOOMS`, through
 the one zoom transform (:func:`wsms_viz.zoom.zoom`). It prints one table and stores the
 curve in the checkpoint's card (``card["scale_robustness"]``; the card is rewritten
 atomically and the weights, and so their sha256, are not touched).
@@ -46,10 +46,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_card
-from .data import DEFAULT_CACHE, Dataset, imagefolder_root, load_dataset, parse_source
+from ..checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_card
+from ..data import DEFAULT_CACHE, Dataset, imagefolder_root, load_dataset, parse_source
+from ..zoom import MAX_ZOOM, MIN_ZOOM, effective_zoom
 from .metrics import DEFAULT_ZOOMS, accuracy_from_probs, probs_vs_zoom
-from .zoom import MAX_ZOOM, MIN_ZOOM, effective_zoom
 
 TTA_SCALES = (0.875, 1.0, 1.125)  # VGG lecture 4.2: Q = {S - 32, S, S + 32} at S = 256, as Q / S
 SEED_SPREAD = 0.0016  # He et al. 2016, ResNet-110 on CIFAR-10: std of accuracy over runs (0.16 points)
@@ -207,7 +207,7 @@ def evaluate_model(model: torch.nn.Module, images: Tensor, labels: Tensor, zooms
         mean, std: the normalisation the model was trained with.
         label: the row's name.
         tta_scales: the scales of the multi-scale average, or None for no TTA row.
-        **kw: passed to :func:`wsms_viz.metrics.predict_at_zoom` (batch_size, device).
+        **kw: passed to :func:`wsms_viz.evaluation.metrics.predict_at_zoom` (batch_size, device).
     """
     zooms = [float(z) for z in zooms]
     if 1.0 not in zooms:
@@ -384,7 +384,7 @@ def format_comparisons(comparisons, baseline: Row, seed_spread: float = SEED_SPR
 # --- command line ------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m wsms_viz.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m wsms_viz.evaluation.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoints", nargs="+", type=Path, metavar="CKPT_DIR")
     p.add_argument("--data", default="imagefolder:../shared/datasets/cifar10-jpeg",

@@ -15,9 +15,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..zoom import crop_box
 from .images import encode
 from .predict import Sweep, nearest
-from .zoom import crop_box
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 THUMB = 360  # the photo is shown at most this many pixels wide or high

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .models.base import StagedBackbone, run_blocks
-from .models.wsms import WSMSNet
+from ..models.base import StagedBackbone, run_blocks
+from ..models.wsms import WSMSNet
 
 
 @dataclass(frozen=True)

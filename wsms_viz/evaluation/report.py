@@ -1,8 +1,8 @@
 """The README's Results tables, printed from the checkpoints' cards.
 
-``python -m wsms_viz.report [CKPT_DIR ...]`` (default: every checkpoint under
+``python -m wsms_viz.evaluation.report [CKPT_DIR ...]`` (default: every checkpoint under
 ``checkpoints/``, baseline first) prints, as Markdown, what ``python -m
-wsms_viz.evaluate`` stored in each card: val accuracy at zoom 1 and the mean over the
+wsms_viz.evaluation.evaluate`` stored in each card: val accuracy at zoom 1 and the mean over the
 zoom sweep, with and without multi-scale averaging (+TTA), the difference from the
 baseline with its paired bootstrap 95% interval and verdict, and the accuracy at every
 zoom. It re-evaluates nothing (a second, not minutes), and ``tests/test_shipped.py``
@@ -16,8 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .catalog import teaching_order
-from .checkpoint import CheckpointError, find_checkpoints, read_card
+from ..app.catalog import teaching_order
+from ..checkpoint import CheckpointError, find_checkpoints, read_card
 from .complexity import count_params
 
 
@@ -50,7 +50,8 @@ def _diff(d: dict | None) -> str:
 def _sr(card: dict, where: str) -> dict:
     sr = card.get("scale_robustness")
     if not isinstance(sr, dict) or not sr.get("zooms") or not sr.get("val_acc"):
-        raise CheckpointError(f"{where}: no scale-robustness curve in the card; run python -m wsms_viz.evaluate on it")
+        raise CheckpointError(f"{where}: no scale-robustness curve in the card; "
+                              "run python -m wsms_viz.evaluation.evaluate on it")
     return sr
 
 
@@ -105,12 +106,12 @@ def read_cards(dirs: list[Path]) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m wsms_viz.report", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m wsms_viz.evaluation.report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoints", nargs="*", type=Path, metavar="CKPT_DIR",
                    help="default: every checkpoint under checkpoints/, baseline first")
     args = p.parse_args(argv)
-    dirs = args.checkpoints or sorted(find_checkpoints(Path(__file__).resolve().parent.parent / "checkpoints"),
+    dirs = args.checkpoints or sorted(find_checkpoints(Path(__file__).resolve().parents[2] / "checkpoints"),
                                       key=lambda d: teaching_order(d.name))
     try:
         if not dirs:

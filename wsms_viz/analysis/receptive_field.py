@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .models.densenet import DenseLayer
-from .models.resnet import BasicBlock, ShortcutA
+from ..models.densenet import DenseLayer
+from ..models.resnet import BasicBlock, ShortcutA
 from .stage_view import StageView, as_batch, integration_kind, integration_layer, require_eval, stage_views
 
 
@@ -206,7 +206,7 @@ def walk(module: nn.Module, field: Field, name: str = "") -> tuple[Field, list[t
         rule = _sequential
     if rule is None:
         raise ValueError(f"no receptive-field rule for {name or 'module'} of type {type(module).__name__}; "
-                         "add one to wsms_viz.receptive_field.RULES")
+                         "add one to wsms_viz.analysis.receptive_field.RULES")
     return rule(module, field, name)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .zoom import CIFAR10_MEAN
+from ..zoom import CIFAR10_MEAN
 
 # A 12-megapixel phone photo is 12M pixels; 50M leaves room for large camera files while
 # refusing the classic decompression bombs (a few KB that claim gigapixels). Decoding a
@@ -426,7 +426,7 @@ def default_data_dir(repo_root: str | Path | None = None) -> Path:
     env = os.environ.get("WSMS_DATA")
     if env:
         return Path(env).expanduser()
-    repo = Path(repo_root) if repo_root else Path(__file__).resolve().parent.parent
+    repo = Path(repo_root) if repo_root else Path(__file__).resolve().parents[2]
     return repo.parent / "shared" / "datasets" / "cifar10-jpeg"
 
 
