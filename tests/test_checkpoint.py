@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from tiny_data import one_thread  # noqa: F401 (autouse fixture)
 
 from wsms_viz import checkpoint as ckpt_mod
+from wsms_viz.cards import ScaleRobustness
 from wsms_viz.checkpoint import (
     CheckpointError,
     atomic_write_bytes,
@@ -168,10 +169,10 @@ def test_bad_configs(tmp_path):
     with pytest.raises(CheckpointError, match="cannot build 'resnet20'"):
         load_checkpoint(tmp_path / "m")
     _edit_card(tmp_path / "m", config={"num_classes": -1})
-    with pytest.raises(CheckpointError, match="cannot build"):
+    with pytest.raises(CheckpointError, match="'config.num_classes' must be an integer in"):
         load_checkpoint(tmp_path / "m")
     _edit_card(tmp_path / "m", config=[1, 2])
-    with pytest.raises(CheckpointError, match="config is not an object"):
+    with pytest.raises(CheckpointError, match="'config' must be an object"):
         load_checkpoint(tmp_path / "m")
 
 
@@ -197,9 +198,10 @@ def test_card_rewrite_keeps_the_checkpoint_valid(tmp_path):
     # The evaluator rewrites the card; the weights and their sha stay as they were.
     _save(tmp_path / "m")
     card = read_card(tmp_path / "m")
-    card["scale_robustness"] = {"zooms": [1.0], "val_acc": [0.5], "mean_acc": 0.5}
-    ckpt_mod.atomic_write_json(tmp_path / "m" / "card.json", card)
+    sr = ScaleRobustness.parse({"zooms": [1.0], "val_acc": [0.5], "mean_acc": 0.5}, "test")
+    ckpt_mod.write_card(tmp_path / "m", card.replace(scale_robustness=sr))
     assert load_checkpoint(tmp_path / "m").card["scale_robustness"]["mean_acc"] == 0.5
+    assert load_checkpoint(tmp_path / "m").card.scale_robustness.at_zoom_1 == 0.5
 
 
 def test_interrupted_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):

@@ -270,3 +270,27 @@ def test_report_refuses_a_card_without_a_curve(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         report.main([str(d)])
     assert e.value.code == 2 and "python -m wsms_viz.evaluation.evaluate" in capsys.readouterr().err
+
+
+def test_one_run_stamps_every_card_and_the_report_refuses_a_mix(setup, capsys):
+    # A run killed between two card writes leaves cards of two runs: the report says so.
+    base, wsms, common = setup
+    ev.main([str(base), str(wsms), *common, "--zooms", "1", "--resamples", "50", "--examples", "0"])
+    runs = {json.loads((d / "card.json").read_text())["scale_robustness"]["run_id"] for d in (base, wsms)}
+    assert len(runs) == 1 and None not in runs
+    report.main([str(base), str(wsms)])  # one run: fine
+    capsys.readouterr()
+    ev.main([str(wsms), *common, "--zooms", "1", "--resamples", "50", "--examples", "0"])  # wsms alone, later
+    with pytest.raises(SystemExit) as e:
+        report.main([str(base), str(wsms)])
+    assert e.value.code == 2 and "different evaluator runs" in capsys.readouterr().err
+
+
+def test_a_malformed_normalization_stops_the_evaluator_before_it_measures(setup, capsys):
+    base, _, common = setup
+    card = json.loads((base / "card.json").read_text())
+    card["normalization"]["std"] = [0.2, 0.0, 0.2]  # would divide by zero: NaN inputs, a silent 0% before
+    (base / "card.json").write_text(json.dumps(card))
+    with pytest.raises(SystemExit) as e:
+        ev.main([str(base), *common, "--zooms", "1"])
+    assert e.value.code == 2 and "normalization.std[1]" in capsys.readouterr().err

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -22,21 +21,22 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from .models import create_model, list_models, model_config
+from .cards import CARD_VERSION, FORMAT_VERSION, Card, CheckpointError, dumps_card, parse_card, read_card_file
+from .models import create_model, model_config
 
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
-FORMAT_VERSION = 1
+MAX_PARAMS = 200_000_000  # the largest registry model (MS-DenseNet) has 42M
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 
-
-class CheckpointError(Exception):
-    """A checkpoint directory that cannot be loaded; the message says why."""
+__all__ = ["CARD", "WEIGHTS", "Checkpoint", "CheckpointError", "atomic_write_bytes", "atomic_write_json",
+           "find_checkpoints", "load_checkpoint", "read_card", "save_checkpoint", "write_card"]
 
 
 @dataclass
 class Checkpoint:
     model: nn.Module
-    card: dict
+    card: Card
     path: Path
 
     @property
@@ -83,49 +83,50 @@ def save_checkpoint(directory: str | Path, model: nn.Module, card: dict) -> Path
 
     The card gets the model's registry name, its config, the class count and the
     weights' sha256 added; the caller supplies the rest (classes, normalisation, ...).
+    The card is validated (:func:`wsms_viz.cards.parse_card`) before either file is
+    written, so a card the loader would refuse is never written.
     """
     directory = Path(directory)
     data = st_save(_unique_state(model), metadata={"format": "pt"})
-    full = {
-        **card,
-        "format_version": FORMAT_VERSION,
-        "model": model.model_name,
-        "config": model_config(model),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+    full = parse_card({**card, "card_version": CARD_VERSION, "format_version": FORMAT_VERSION,
+                       "model": model.model_name, "config": model_config(model),
+                       "sha256": hashlib.sha256(data).hexdigest()}, str(directory / CARD))
     atomic_write_bytes(directory / WEIGHTS, data)
-    atomic_write_json(directory / CARD, full)
+    write_card(directory, full)
     return directory
 
 
-def read_card(directory: str | Path) -> dict:
+def write_card(directory: str | Path, card: Card) -> None:
+    """The one writer of ``card.json`` (atomic; the weights are not touched)."""
+    atomic_write_bytes(Path(directory) / CARD, dumps_card(card).encode())
+
+
+def read_card(directory: str | Path) -> Card:
+    """The validated card of a checkpoint directory (:mod:`wsms_viz.cards`)."""
     path = Path(directory) / CARD
     if not path.is_file():
         raise CheckpointError(f"{directory}: no {CARD} (a checkpoint is a directory with {WEIGHTS} and {CARD})")
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read it ({e})") from None
-    if not isinstance(card, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, got {type(card).__name__}")
-    for key in ("model", "config", "classes", "sha256"):
-        if key not in card:
-            raise CheckpointError(f"{path}: the card has no {key!r} field")
-    return card
+    return read_card_file(path)
 
 
 _PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
-def _read_weights(path: Path, expected_sha: str) -> dict[str, torch.Tensor]:
+def _read_weights(path: Path, expected_sha: str, max_bytes: int) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{path.parent}: no {WEIGHTS}")
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(len(LFS_POINTER))
+            if head == LFS_POINTER:
+                raise CheckpointError(f"{path}: a Git LFS pointer, not the weights; run `git lfs pull` to fetch them")
+            if size > max_bytes:  # refused before reading: the model cannot need more
+                raise CheckpointError(f"{path}: {size} bytes, more than this model's weights can take "
+                                      f"({max_bytes}); not read")
+            data = head + f.read()
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot read it ({e})") from None
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e})") from None
     if data.startswith(_PICKLE_MAGIC):
         raise CheckpointError(
             f"{path}: this is a pickle (a torch.save file), not safetensors; pickles can run "
@@ -139,38 +140,62 @@ def _read_weights(path: Path, expected_sha: str) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
 
 
-def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+def _build(directory: Path, card: Card) -> nn.Module:
+    """The card's model, after its size is known: built on the meta device first (no
+    memory), refused over :data:`MAX_PARAMS`, then built for real."""
+    try:
+        with torch.device("meta"):
+            params = sum(p.numel() for p in create_model(card.model, **card.config).parameters())
+        if params > MAX_PARAMS:
+            raise CheckpointError(f"{directory}: card field 'config' gives {card.model} {params:,} parameters "
+                                  f"(at most {MAX_PARAMS:,})")
+        return create_model(card.model, **card.config)
+    except CheckpointError:
+        raise
+    except Exception as e:  # any config a builder rejects (e.g. integration="5x5")
+        raise CheckpointError(f"{directory}: card field 'config': cannot build {card.model!r} from it: {e}") from None
+
+
+def _resolve_inside(directory: Path, root: str | Path | None) -> Path:
+    if root is None:
+        return directory
+    real, real_root = directory.resolve(), Path(root).resolve()
+    if real != real_root and real_root not in real.parents:
+        raise CheckpointError(f"{directory.name}: resolves outside the checkpoint folder; not loaded")
+    return directory
+
+
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
+                    root: str | Path | None = None) -> Checkpoint:
     """Loads a checkpoint directory into a fresh model in eval mode.
 
-    Checks, in order: the card is JSON with the needed fields; it names a registered
-    model with a config that builds; the weights file is safetensors (not a pickle)
-    whose sha256 matches the card; every tensor is finite; the tensors fit the model
-    exactly (names and shapes; shared tensors may appear once); the classifier has as
-    many outputs as the card has class names.
+    Checks, in order: the directory resolves inside ``root`` (when given; a symlink
+    out of it is refused); the card is valid (:func:`wsms_viz.cards.parse_card`: every
+    field typed and in range, the model registered, the config bounded); the model it
+    describes is not oversized (built on the meta device first); the weights file is no
+    bigger than that model's tensors, is not a Git LFS pointer nor a pickle, and its
+    sha256 matches the card; every tensor has the model's own dtype (float32 weights)
+    and is finite; the tensors fit the model exactly (names and shapes; shared tensors
+    may appear once); the classifier has as many outputs as the card has class names.
 
     Raises:
         CheckpointError: with a message naming what is wrong.
     """
-    directory = Path(directory)
+    directory = _resolve_inside(Path(directory), root)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such checkpoint directory")
     card = read_card(directory)
-    name, config = card["model"], card["config"]
-    if not isinstance(name, str) or name not in list_models():
-        raise CheckpointError(f"{directory}: the card names unknown model {name!r}")
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{directory}: the card's config is not an object")
-    try:
-        model = create_model(name, **config)
-    except Exception as e:  # any config a builder rejects (e.g. num_classes=-1 fails inside nn.Linear)
-        raise CheckpointError(f"{directory}: cannot build {name!r} from the card's config: {e}") from None
-    classes = card["classes"]
-    if not isinstance(classes, list) or model.fc.out_features != len(classes):
-        n = len(classes) if isinstance(classes, list) else classes
-        raise CheckpointError(
-            f"{directory}: the card lists {n} classes but {name} has {model.fc.out_features} outputs"
-        )
-    state = _read_weights(directory / WEIGHTS, card["sha256"])
+    model = _build(directory, card)
+    if model.fc.out_features != len(card.classes):
+        raise CheckpointError(f"{directory}: the card lists {len(card.classes)} classes but {card.model} has "
+                              f"{model.fc.out_features} outputs")
+    own = model.state_dict()
+    cap = sum(t.numel() * t.element_size() for t in own.values()) + 2**20  # + the header
+    state = _read_weights(directory / WEIGHTS, card.sha256, cap)
+    wrong = [f"{k} is {t.dtype}, expected {own[k].dtype}"
+             for k, t in state.items() if k in own and t.dtype != own[k].dtype]
+    if wrong:
+        raise CheckpointError(f"{directory}: weights of the wrong dtype: {'; '.join(wrong[:3])}")
     bad = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
         raise CheckpointError(f"{directory}: non-finite values (NaN or inf) in {', '.join(bad[:5])}")
@@ -206,10 +231,10 @@ def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], where: Path) 
 
 
 def find_checkpoints(root: str | Path) -> list[Path]:
-    """Checkpoint directories (those with a card) directly under ``root``, sorted."""
+    """Checkpoint directories (those with a card) directly under ``root``, sorted; one
+    that resolves outside ``root`` (a symlink out of it) is not listed."""
     root = Path(root)
-    return sorted(p for p in root.iterdir() if (p / CARD).is_file()) if root.is_dir() else []
-
-
-def finite(x: float) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
+    if not root.is_dir():
+        return []
+    real_root = root.resolve()
+    return sorted(p for p in root.iterdir() if (p / CARD).is_file() and real_root in p.resolve().parents)

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import CheckpointError, find_checkpoints, load_checkpoint
-from ..models import create_model
+from ..checkpoint import CheckpointError, find_checkpoints, load_checkpoint  # noqa: F401 (raised by load)
+from ..models import create_model, teaching_order
 from ..zoom import CIFAR10_MEAN, CIFAR10_STD
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -37,7 +37,8 @@ class LoadedModel:
         model: in eval mode; shared by every session, never modified.
         classes: class names, in output order.
         mean, std: the normalisation the model was trained with.
-        trained: False for random-init models.
+        trained: False for random-init models and for checkpoints whose card records
+            no epoch of training (:attr:`wsms_viz.cards.Card.epochs_trained`).
         card: the checkpoint card ({} when untrained).
     """
 
@@ -84,18 +85,6 @@ def app_threads() -> int:
     return n
 
 
-def teaching_order(name: str) -> tuple[int, str]:
-    """Sort key that puts a plain baseline first, then WSMS-Nets, MS-Nets, then variants
-    (``resnet20, wsms_resnet20, ms_resnet20, resnet20_jitter``): the order a class compares them."""
-    if name.startswith("wsms_"):
-        rank = 1
-    elif name.startswith("ms_"):
-        rank = 2
-    else:
-        rank = 3 if "_" in name else 0
-    return rank, name
-
-
 def available(root: str | Path) -> list[str]:
     """Keys of what can be loaded: checkpoint directories under ``root`` (baseline first,
     see :func:`teaching_order`), else untrained models."""
@@ -124,12 +113,11 @@ def load(key: str, seed: int = 0) -> LoadedModel:
         # statistics of real activations and the predictions move with the image.
         _calibrate_batchnorm(model, seed)
         return LoadedModel(key, label_of(key), model, list(CIFAR10_CLASSES), trained=False)
-    ckpt = load_checkpoint(key)
+    ckpt = load_checkpoint(key, root=Path(key).parent)  # a symlink out of the checkpoint folder is refused
     card = ckpt.card
-    norm = card.get("normalization") or {}
-    mean = tuple(norm.get("mean", CIFAR10_MEAN))
-    std = tuple(norm.get("std", CIFAR10_STD))
-    return LoadedModel(key, ckpt.name, ckpt.model, list(card["classes"]), mean, std, True, card)
+    mean, std = (card.normalization.mean, card.normalization.std) if card.normalization else (CIFAR10_MEAN, CIFAR10_STD)
+    # Shown as trained only when the card says it trained for an epoch or more.
+    return LoadedModel(key, ckpt.name, ckpt.model, list(card.classes), mean, std, card.epochs_trained >= 1, card)
 
 
 def _calibrate_batchnorm(model: nn.Module, seed: int) -> None:
@@ -139,17 +127,6 @@ def _calibrate_batchnorm(model: nn.Module, seed: int) -> None:
     with torch.no_grad():
         model(x)
     model.eval()
-
-
-def load_all(keys: list[str]) -> tuple[list[LoadedModel], list[str]]:
-    """Loads each key; returns the models and one message per key that failed."""
-    models, errors = [], []
-    for k in keys:
-        try:
-            models.append(load(k))
-        except CheckpointError as e:
-            errors.append(str(e))
-    return models, errors
 
 
 @dataclass

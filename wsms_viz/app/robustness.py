@@ -20,6 +20,7 @@ from typing import NamedTuple
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..cards import ZoomCurve, curve_of, epochs_trained, log_of
 from .catalog import LoadedModel
 from .zoom_figures import COLORS
 
@@ -35,30 +36,25 @@ class Curve(NamedTuple):
     ci: list[tuple[float, float]] | None = None  # 95% bootstrap interval at each zoom, if the card has it
 
 
-def _ci(entry: dict, n: int) -> list[tuple[float, float]] | None:
-    ci = entry.get("val_acc_ci")
-    if isinstance(ci, list) and len(ci) == n and all(isinstance(c, list) and len(c) == 2 for c in ci):
-        return [(float(lo), float(hi)) for lo, hi in ci]
-    return None
-
-
 def accuracy_curves(models: Sequence[LoadedModel], tta: bool = False) -> tuple[list[Curve], list[str]]:
     """A :class:`Curve` per model whose card has a scale-robustness curve, and the
-    labels of those without one. With ``tta``, each model's multi-scale averaging curve
-    follows its own, labelled ``"<label> +TTA"``, where the card has one."""
+    labels of those without one (or with a malformed one). With ``tta``, each model's
+    multi-scale averaging curve follows its own, labelled ``"<label> +TTA"``, where the
+    card has one."""
     curves, missing = [], []
     for m in models:
-        sr = m.card.get("scale_robustness") or {}
-        zooms, acc = sr.get("zooms"), sr.get("val_acc")
-        if isinstance(zooms, list) and isinstance(acc, list) and zooms and len(zooms) == len(acc):
-            z = [float(v) for v in zooms]
-            curves.append(Curve(m.label, z, [float(a) for a in acc], _ci(sr, len(z))))
-            t = (sr.get("tta") or {}) if tta else {}
-            if isinstance(t.get("val_acc"), list) and len(t["val_acc"]) == len(z):
-                curves.append(Curve(m.label + TTA_SUFFIX, z, [float(a) for a in t["val_acc"]], _ci(t, len(z))))
-        else:
+        sr = curve_of(m.card)
+        if sr is None:
             missing.append(m.label)
+            continue
+        curves.append(Curve(m.label, list(sr.zooms), list(sr.val_acc), _ci(sr)))
+        if tta and sr.tta is not None:
+            curves.append(Curve(m.label + TTA_SUFFIX, list(sr.zooms), list(sr.tta.val_acc), _ci(sr.tta)))
     return curves, missing
+
+
+def _ci(curve: ZoomCurve) -> list[tuple[float, float]] | None:
+    return list(curve.val_acc_ci) if curve.val_acc_ci is not None else None
 
 
 TTA_SUFFIX = " +TTA"
@@ -110,55 +106,53 @@ def comparison_rows(models: Sequence[LoadedModel], tta: bool = False) -> list[di
     ``tta``, also the +TTA rows. Models whose card has no comparison are left out."""
     rows = []
     for m in models:
-        sr = m.card.get("scale_robustness") or {}
-        for label, entry in ((m.label, sr), (m.label + TTA_SUFFIX, (sr.get("tta") or {}) if tta else {})):
-            vs = entry.get("vs_baseline")
-            if not isinstance(vs, dict):
+        sr = curve_of(m.card)
+        entries = [(m.label, sr)] + ([(m.label + TTA_SUFFIX, sr.tta)] if tta and sr and sr.tta else [])
+        for label, entry in entries:
+            vs = entry.vs_baseline if entry is not None else None
+            if vs is None:
                 continue
-            for key, what in (("at_zoom_1", "at zoom 1"), ("mean", "mean over zooms")):
-                d = vs.get(key) or {}
-                try:
-                    (lo, hi), (slo, shi) = d["ci"], d["seed_aware_ci"]
-                    rows.append({"model": label, "compared with": str(vs.get("baseline", "?")), "accuracy": what,
-                                 "difference (points)": _points(d["diff"]),
-                                 "95% interval": f"[{_points(lo)}, {_points(hi)}]",
-                                 "with seed-to-seed spread": f"[{_points(slo)}, {_points(shi)}]",
-                                 "resolved?": str(d["resolved"])})
-                except (KeyError, TypeError, ValueError):
-                    continue  # a malformed entry is not shown rather than guessed
+            for d, what in ((vs.at_zoom_1, "at zoom 1"), (vs.mean, "mean over zooms")):
+                if d is None:
+                    continue
+                (lo, hi), (slo, shi) = d.ci, d.seed_aware_ci
+                rows.append({"model": label, "compared with": vs.baseline, "accuracy": what,
+                             "difference (points)": _points(d.diff),
+                             "95% interval": f"[{_points(lo)}, {_points(hi)}]",
+                             "with seed-to-seed spread": f"[{_points(slo)}, {_points(shi)}]",
+                             "resolved?": d.resolved})
     return rows
 
 
 def summary_rows(models: Sequence[LoadedModel]) -> list[dict]:
-    """Per model: val accuracy at zoom 1 and the mean over the zoom range, from the card."""
+    """Per model: val accuracy at zoom 1 and the mean over the zoom range, from the card
+    (:class:`wsms_viz.cards.ScaleRobustness`, the figures the README's report prints)."""
     rows = []
     for m in models:
-        metrics = m.card.get("metrics") or {}
-        sr = m.card.get("scale_robustness") or {}
-        z, acc = sr.get("zooms") or [], sr.get("val_acc") or []
-        at1 = next((a for zz, a in zip(z, acc, strict=False) if abs(float(zz) - 1.0) < 1e-6), None)
+        metrics = m.card.get("metrics") if isinstance(m.card.get("metrics"), dict) else {}
+        sr = curve_of(m.card)
         rows.append({
             "model": m.label, "trained": m.trained,
             "train acc": metrics.get("train_acc"), "val acc": metrics.get("val_acc"),
-            "val acc at zoom 1": at1,
-            "mean val acc over zooms": sum(acc) / len(acc) if acc else None,
-            "zoom range": f"{min(z):g}x-{max(z):g}x" if z else None,
-            "epochs": len(m.card.get("log") or []) or None,
+            "val acc at zoom 1": sr.at_zoom_1 if sr else None,
+            "mean val acc over zooms": sr.mean_acc if sr else None,
+            "zoom range": f"{min(sr.zooms):g}x-{max(sr.zooms):g}x" if sr else None,
+            "epochs": epochs_trained(m.card) or None,
         })
     return rows
 
 
 def training_figure(models: Sequence[LoadedModel]) -> tuple[go.Figure | None, list[str]]:
     """Loss and accuracy per epoch (train solid, val dashed) from each card's ``log``."""
-    logged = [(m.label, m.card.get("log")) for m in models]
-    logged = [(lab, log) for lab, log in logged if isinstance(log, list) and log]
+    logged = [(m.label, log_of(m.card)) for m in models]
+    logged = [(lab, log) for lab, log in logged if log]
     missing = [m.label for m in models if m.label not in {lab for lab, _ in logged}]
     if not logged:
         return None, missing
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
     for i, (label, log) in enumerate(logged):
         c = COLORS[i % len(COLORS)]
-        ep = [r.get("epoch", k + 1) for k, r in enumerate(log)]
+        ep = [r.epoch for r in log]
         for col, key in ((1, "loss"), (2, "acc")):
             for split, dash in (("train", None), ("val", "dash")):
                 y = [r.get(f"{split}_{key}") for r in log]

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import secrets
 import sys
 import time
 from collections.abc import Sequence
@@ -46,14 +47,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_card
+from ..cards import CARD_VERSION, ScaleRobustness
+from ..checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_card, write_card
 from ..data import DEFAULT_CACHE, Dataset, imagefolder_root, load_dataset, parse_source
+from ..models import list_models, model_family
 from ..zoom import MAX_ZOOM, MIN_ZOOM, effective_zoom
 from .metrics import DEFAULT_ZOOMS, accuracy_from_probs, probs_vs_zoom
 
 TTA_SCALES = (0.875, 1.0, 1.125)  # VGG lecture 4.2: Q = {S - 32, S, S + 32} at S = 256, as Q / S
 SEED_SPREAD = 0.0016  # He et al. 2016, ResNet-110 on CIFAR-10: std of accuracy over runs (0.16 points)
-MULTISTAGE_PREFIXES = ("wsms_", "ms_")
 
 
 # --- statistics ---------------------------------------------------------------------
@@ -233,17 +235,21 @@ def pick_baseline(rows: list[Row], name: str | None = None) -> Row:
             if r.label == name:
                 return r
         raise ValueError(f"--baseline {name!r} is none of {[r.label for r in rows]}")
-    return next((r for r in plain if not r.model.startswith(MULTISTAGE_PREFIXES)), plain[0])
+    return next((r for r in plain if _family(r.model) == "baseline"), plain[0])
 
 
 def pick_wsms(rows: list[Row], name: str | None = None) -> Row | None:
-    """The row named ``name``, else the first plain ``wsms_*`` row; None if there is none."""
+    """The row named ``name``, else the first plain WSMS-Net row; None if there is none."""
     if name is not None:
         for r in rows:
             if r.label == name:
                 return r
         raise ValueError(f"--wsms {name!r} is none of {[r.label for r in rows]}")
-    return next((r for r in rows if not r.tta and r.model.startswith("wsms_")), None)
+    return next((r for r in rows if not r.tta and _family(r.model) == "wsms"), None)
+
+
+def _family(model: str) -> str | None:
+    return model_family(model) if model in list_models() else None
 
 
 def compare(rows: list[Row], baseline: Row, resamples: int = 2000,
@@ -333,12 +339,19 @@ def scale_robustness_entry(row: Row, tta_row: Row | None, data: Dataset, tta_sca
     return entry
 
 
-def update_card(directory: Path, entry: dict) -> None:
-    """Replaces ``card["scale_robustness"]`` in place (atomically); every other field,
-    the sha256 of the weights included, stays as it was."""
+def update_card(directory: Path, entry: dict, run_id: str | None = None) -> None:
+    """Replaces ``card["scale_robustness"]`` (atomically, validated), stamped with
+    ``run_id``; every other field, the sha256 of the weights included, stays as it was."""
     card = read_card(directory)
-    card["scale_robustness"] = entry
-    atomic_write_json(Path(directory) / "card.json", card)
+    sr = ScaleRobustness.parse({**entry, **({"run_id": run_id} if run_id else {})}, str(directory))
+    write_card(directory, card.replace(scale_robustness=sr, card_version=CARD_VERSION))
+
+
+def new_run_id() -> str:
+    """An id shared by every card one evaluator run writes: the report refuses to put
+    cards of different runs in one table (a run killed between two card writes leaves
+    a mix, which the report then names)."""
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
 
 
 # --- printing -------------------------------------------------------------------------
@@ -438,24 +451,24 @@ def run(args) -> dict:
     rows: list[Row] = []
     names = set()
     for ck in ckpts:
-        label = ck.card.get("name") or ck.path.name
+        label = ck.card.name or ck.path.name
         if label in names:
             label = str(ck.path)
         names.add(label)
-        if list(ck.card["classes"]) != list(data.classes):
-            raise CheckpointError(f"{ck.path}: trained on classes {ck.card['classes']}, the data has {data.classes}")
-        trained_on = (ck.card.get("data") or {}).get("source")
+        if list(ck.card.classes) != list(data.classes):
+            raise CheckpointError(f"{ck.path}: trained on classes {list(ck.card.classes)}, the data has {data.classes}")
+        trained_on = ck.card.data_source
         if trained_on and trained_on != data.source:
             print(f"note: {label} was trained on {trained_on}; evaluating on the val split of {data.source}")
-        norm = ck.card.get("normalization") or {}
-        mean, std = tuple(norm.get("mean", data.mean)), tuple(norm.get("std", data.std))
+        norm = ck.card.normalization
+        mean, std = (norm.mean, norm.std) if norm else (data.mean, data.std)
         t0 = time.perf_counter()
         new = evaluate_model(ck.model, images, labels, zooms, mean, std, label,
                              args.tta_scales if args.tta else None, batch_size=args.batch_size, device=device)
         for r in new:
             r.path = ck.path
         rows += new
-        print(f"  {label} ({ck.card['model']}): {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"  {label} ({ck.card.model}): {time.perf_counter() - t0:.0f} s", flush=True)
 
     print()
     print("val accuracy (%) at each zoom (wsms_viz.zoom.zoom about the centre; > 1 crops and enlarges, "
@@ -469,13 +482,14 @@ def run(args) -> dict:
 
     write_cards = not args.no_card and not args.val_subset
     if write_cards:
+        run_id = new_run_id()
         for r in rows:
             if not r.tta:
                 tta_row = next((t for t in rows if t.tta and t.path == r.path), None)
                 update_card(r.path, scale_robustness_entry(
                     r, tta_row, data, args.tta_scales, comparisons=comparisons, baseline=baseline,
-                    resamples=args.resamples, seed=args.seed, seed_spread=args.seed_spread / 100))
-        print(f"\nwrote card['scale_robustness'] of {', '.join(str(r.path) for r in rows if not r.tta)}")
+                    resamples=args.resamples, seed=args.seed, seed_spread=args.seed_spread / 100), run_id)
+        print(f"\nwrote card['scale_robustness'] (run {run_id}) of {', '.join(str(r.path) for r in rows if not r.tta)}")
     elif args.val_subset:
         print("\ncards not updated: --val-subset measures only part of the val split")
 

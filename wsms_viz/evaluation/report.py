@@ -16,23 +16,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..app.catalog import teaching_order
+from ..cards import Card, Difference, ScaleRobustness
 from ..checkpoint import CheckpointError, find_checkpoints, read_card
+from ..models import model_family, teaching_order
 from .complexity import count_params
 
 
-def describe(card: dict) -> str:
+def describe(card: Card) -> str:
     """The model's name and what sets it apart: ``wsms_resnet20 (1x1, c=128)``."""
-    name = card.get("name") or card.get("model", "?")
-    config = card.get("config") or {}
-    jitter = (card.get("recipe") or {}).get("scale_jitter")
+    family = model_family(card.model)
     extra = []
-    if str(card.get("model", "")).startswith(("wsms_", "ms_")):
-        extra.append(str(config.get("integration", "?")))
-        if str(card["model"]).startswith("wsms_"):
-            extra.append(f"c={config.get('channels', '?')}")
-    if jitter:
-        extra.append(f"scale jitter {jitter[0]:g}-{jitter[1]:g}x")
+    if family in ("wsms", "ms"):
+        extra.append(str(card.config.get("integration", "?")))
+        if family == "wsms":
+            extra.append(f"c={card.config.get('channels', '?')}")
+    if card.scale_jitter:
+        lo, hi = card.scale_jitter
+        extra.append(f"scale jitter {lo:g}-{hi:g}x")
+    name = card.name or card.model
     return f"{name} ({', '.join(extra)})" if extra else name
 
 
@@ -40,68 +41,71 @@ def _pct(x: float | None) -> str:
     return "" if x is None else f"{100 * x:.2f}"
 
 
-def _diff(d: dict | None) -> str:
-    if not d:
+def _diff(d: Difference | None) -> str:
+    if d is None:
         return ""
-    lo, hi = d["ci"]
-    return f"{100 * d['diff']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}], {d['resolved']}"
+    lo, hi = d.ci
+    return f"{100 * d.diff:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}], {d.resolved}"
 
 
-def _sr(card: dict, where: str) -> dict:
-    sr = card.get("scale_robustness")
-    if not isinstance(sr, dict) or not sr.get("zooms") or not sr.get("val_acc"):
+def _sr(card: Card, where: str) -> ScaleRobustness:
+    if card.scale_robustness is None:
         raise CheckpointError(f"{where}: no scale-robustness curve in the card; "
                               "run python -m wsms_viz.evaluation.evaluate on it")
-    return sr
+    return card.scale_robustness
 
 
-def _at1(entry: dict) -> float | None:
-    zooms, acc = entry.get("zooms"), entry.get("val_acc")
-    if not isinstance(acc, list):
-        return None
-    return acc[(zooms or []).index(1.0)] if 1.0 in (zooms or []) else None
+def one_run(cards: dict[str, Card]) -> None:
+    """Refuses cards written by different evaluator runs (their baselines, intervals and
+    images may differ). Cards from before run ids (version 1) pass together."""
+    runs = {k: _sr(c, k).run_id for k, c in cards.items()}
+    if len(set(runs.values())) > 1:
+        listed = ", ".join(f"{k}: {r or 'no run id'}" for k, r in runs.items())
+        raise CheckpointError(f"the cards come from different evaluator runs ({listed}); "
+                              "evaluate them together with one python -m wsms_viz.evaluation.evaluate")
 
 
-def summary_table(cards: dict[str, dict]) -> str:
+def summary_table(cards: dict[str, Card]) -> str:
     """One row per card: params, zoom 1, mean over zooms, both with +TTA, and the
     difference from the evaluator's baseline (blank for the baseline itself)."""
+    one_run(cards)
     srs = {k: _sr(c, k) for k, c in cards.items()}
-    zooms = next(iter(srs.values()))["zooms"]
-    baselines = {(sr.get("vs_baseline") or {}).get("baseline") for sr in srs.values()} - {None}
+    zooms = next(iter(srs.values())).zooms
+    baselines = {sr.vs_baseline.baseline for sr in srs.values() if sr.vs_baseline} - {None}
     vs = f"vs {baselines.pop()}" if len(baselines) == 1 else "vs the baseline"
     lines = [f"| model | params | zoom 1 | mean over zooms {min(zooms):g}-{max(zooms):g} | zoom 1, +TTA | mean, +TTA "
              f"| {vs} at zoom 1 (95% CI), resolved? | {vs}, mean over zooms |",
              "|---|---|---|---|---|---|---|---|"]
     for key, card in cards.items():
         sr = srs[key]
-        tta = sr.get("tta") or {}
-        d = sr.get("vs_baseline") or {}
-        params = count_params(card["model"], **(card.get("config") or {})) / 1e6
-        cells = [describe(card), f"{params:.3f}M", _pct(_at1(sr)), _pct(sr.get("mean_acc")),
-                 _pct(_at1({"zooms": sr["zooms"], "val_acc": tta.get("val_acc")})), _pct(tta.get("mean_acc")),
-                 _diff(d.get("at_zoom_1")), _diff(d.get("mean"))]
+        d = sr.vs_baseline
+        params = count_params(card.model, **card.config) / 1e6
+        cells = [describe(card), f"{params:.3f}M", _pct(sr.at_zoom_1), _pct(sr.mean_acc),
+                 _pct(sr.tta.at_zoom_1 if sr.tta else None), _pct(sr.tta.mean_acc if sr.tta else None),
+                 _diff(d and d.at_zoom_1), _diff(d and d.mean)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def zoom_table(cards: dict[str, dict]) -> str:
+def zoom_table(cards: dict[str, Card]) -> str:
     """Val accuracy (%) of each card at every zoom of its sweep."""
+    one_run(cards)
     srs = {k: _sr(c, k) for k, c in cards.items()}
-    zooms = next(iter(srs.values()))["zooms"]
-    if any(sr["zooms"] != zooms for sr in srs.values()):
+    zooms = next(iter(srs.values())).zooms
+    if any(sr.zooms != zooms for sr in srs.values()):
         raise CheckpointError("the cards were evaluated at different zooms; evaluate them together")
     lines = ["| model | " + " | ".join(f"{z:g}" for z in zooms) + " |", "|---" * (len(zooms) + 1) + "|"]
     for key, card in cards.items():
-        lines.append(f"| {card.get('name') or key} | " + " | ".join(_pct(a) for a in srs[key]["val_acc"]) + " |")
+        lines.append(f"| {card.name or key} | " + " | ".join(_pct(a) for a in srs[key].val_acc) + " |")
     return "\n".join(lines)
 
 
-def read_cards(dirs: list[Path]) -> dict[str, dict]:
+def read_cards(dirs: list[Path]) -> dict[str, Card]:
     """``{name: card}`` in the order given."""
     cards = {}
     for d in dirs:
         card = read_card(d)
-        cards[card.get("name") or d.name] = card
+        cards[card.name or d.name] = card
     return cards
 
 
