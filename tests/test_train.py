@@ -33,6 +33,15 @@ def _args(data_dir, out, *extra, model="resnet20", epochs=2):
             "--no-progress", "--zooms", "0.5", "1", "2", *extra]
 
 
+def _exits_2(capsys, message, argv):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        train_mod.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and "Traceback" not in err, err
+    return err
+
+
 def _weights_sha(out):
     return hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
 
@@ -104,10 +113,8 @@ def test_sigterm_mid_epoch_then_resume_gives_the_uninterrupted_weights(data_dir,
     assert (state["epoch"], state["step"]) == (1, 2)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the trainer gave the handler back
 
-    with pytest.raises(SystemExit, match="exists: pass --resume"):
-        train_mod.main(_args(data_dir, out))
-    with pytest.raises(SystemExit, match="belongs to a different run"):
-        train_mod.main(_args(data_dir, out, "--resume", "--lr", "0.05"))
+    _exits_2(capsys, "exists: pass --resume", _args(data_dir, out))
+    _exits_2(capsys, "belongs to a different run", _args(data_dir, out, "--resume", "--lr", "0.05"))
 
     train_mod.main(_args(data_dir, out, "--resume"))
     assert "resumed from" in capsys.readouterr().out
@@ -295,5 +302,145 @@ def test_bf16_on_cpu_runs_convolutions_in_bf16_and_says_so(data_dir, tmp_path, c
     assert load_checkpoint(out).card["precision"] == "bf16 autocast"
     (out / "model.safetensors").unlink()
     (out / "card.json").unlink()
-    with pytest.raises(SystemExit, match="belongs to a different run"):  # a bf16 state does not resume as fp32
-        train_mod.main(_args(data_dir, out, "--resume", epochs=1))
+    _exits_2(capsys, "belongs to a different run", _args(data_dir, out, "--resume", epochs=1))  # bf16 != fp32
+
+
+# --- issue 14: the trainer trusts nothing ------------------------------------------------
+
+BAD_ARGS = [
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--epochs", "-1"], "--epochs must be at least 1"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--batch-size", "-1"], "--batch-size must be at least 1"),
+    (["--subset", "0"], "--subset must be at least 1"),
+    (["--val-subset", "0"], "--val-subset must be at least 1"),
+    (["--lr", "0"], "--lr must be a finite number above 0"),
+    (["--lr", "nan"], "--lr must be a finite number above 0"),
+    (["--lr", "inf"], "--lr must be a finite number above 0"),
+    (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0"),
+    (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
+    (["--schedule", "linear"], "--schedule must be one of cosine, step"),
+    (["--warmup", "exp"], "--warmup must be one of linear, constant"),
+    (["--warmup-epochs", "-1"], "--warmup-epochs must be between 0 and --epochs"),
+    (["--jitter-p", "2"], "--jitter-p must be in [0, 1]"),
+    (["--scale-jitter", "1", "1000"], "--scale-jitter needs 0.25 <= LO <= HI <= 8"),
+    (["--scale-jitter", "2", "1"], "--scale-jitter needs 0.25 <= LO <= HI <= 8"),
+    (["--scale-jitter", "0", "1"], "--scale-jitter needs 0.25 <= LO <= HI <= 8"),
+    (["--threads", "0"], "--threads must be at least 1"),
+    (["--device", "tpu"], "--device"),
+    (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--device", "nonsense"], "--device"),
+    (["--zooms", "100"], "--zooms must be factors between"),
+    (["--set", "width=3"], "--set: bad config for 'resnet20'"),
+    (["--set", "noequals"], "--set expects key=value"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_ARGS)
+def test_every_bad_argument_exits_2_before_any_data_is_read(tmp_path, capsys, monkeypatch, extra, message):
+    read = []
+    monkeypatch.setattr(train_mod, "load_dataset", lambda *a, **k: read.append(a))
+    argv = _args(tmp_path / "no-data-here", tmp_path / "run") + extra
+    _exits_2(capsys, message, argv)
+    assert read == [] and not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_unknown_model_and_bad_source_exit_2(tmp_path, capsys):
+    _exits_2(capsys, "unknown model 'resnet21'", _args(tmp_path, tmp_path / "run", model="resnet21"))
+    _exits_2(capsys, "data source must be", [*_args(tmp_path, tmp_path / "run"), "--data", "ftp:x"])
+
+
+def test_class_count_is_checked_against_the_data(data_dir, tmp_path, capsys):
+    err = _exits_2(capsys, "--set num_classes=5, but the data has 4 classes",
+                   _args(data_dir, tmp_path / "run", "--set", "num_classes=5"))
+    assert "ant" in err
+
+
+def test_an_unwritable_output_directory_exits_2_before_training(data_dir, tmp_path, capsys, monkeypatch):
+    read = []
+    monkeypatch.setattr(train_mod, "load_dataset", lambda *a, **k: read.append(a))
+    (tmp_path / "file").write_text("not a directory")
+    _exits_2(capsys, "cannot write there", _args(data_dir, tmp_path / "file" / "run"))
+    if os.geteuid() != 0:  # root writes anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        _exits_2(capsys, "cannot write there", _args(data_dir, ro / "run"))
+    assert read == []
+
+
+def test_a_huge_lr_ends_with_exit_3_and_never_overwrites_good_files(data_dir, tmp_path, capsys):
+    # --lr 1e6 used to write NaN tensors into resume.pt and model.safetensors and exit 2.
+    out = tmp_path / "run"
+    train_mod.main(_args(data_dir, out, epochs=1))
+    good_resume = (out / "resume.pt").read_bytes()
+    (out / "resume.pt").unlink()
+    before = _snapshot(out)
+    with pytest.raises(SystemExit) as e:
+        train_mod.main(_args(data_dir, out, "--lr", "1e6", epochs=3))
+    err = capsys.readouterr().err
+    assert e.value.code == 3 and "non-finite" in err and "Traceback" not in err, err
+    after = _snapshot(out)
+    assert {k: v for k, v in after.items() if k != "resume.pt"} == before  # model, card, log untouched
+    if "resume.pt" in after:  # only a finite epoch before the blow-up may have been saved
+        state = torch.load(out / "resume.pt", weights_only=True)
+        assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
+    assert good_resume  # the first run saved one
+
+
+def test_a_non_finite_val_loss_ends_with_exit_3_before_saving(data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train_mod, "_evaluate", lambda *a, **k: (float("nan"), 0.0))
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        train_mod.main(_args(data_dir, out, epochs=1))
+    assert e.value.code == 3 and "non-finite val loss" in capsys.readouterr().err
+    assert not (out / "resume.pt").exists() and not (out / "model.safetensors").exists()
+
+
+def test_a_full_disk_is_a_message_and_the_last_good_state_stays(data_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    calls = []
+    real = train_mod.atomic_write_bytes
+
+    def full_after_epoch_1(path, data):
+        calls.append(path.name)
+        if calls.count("resume.pt") >= 2:
+            raise OSError(28, "No space left on device")
+        return real(path, data)
+    monkeypatch.setattr(train_mod, "atomic_write_bytes", full_after_epoch_1)
+    with pytest.raises(SystemExit) as e:
+        train_mod.main(_args(data_dir, out, epochs=2))
+    err = capsys.readouterr().err
+    assert e.value.code == 4 and "No space left on device" in err and "intact" in err and "Traceback" not in err
+    state = torch.load(out / "resume.pt", weights_only=True)
+    assert state["epoch"] == 1  # epoch 1's state, complete
+    monkeypatch.undo()
+    train_mod.main(_args(data_dir, out, "--resume", epochs=2))  # and it finishes from there
+    assert load_checkpoint(out).card.epochs_trained == 2
+
+
+def test_a_corrupt_image_is_skipped_and_counted(tmp_path, capsys):
+    data = tmp_path / "imgs"
+    make_imagefolder(data, classes=("ant", "bee", "cow", "dog"), per_class=10)
+    bad = sorted((data / "bee").iterdir())[3]
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG any more")
+    out = tmp_path / "run"
+    train_mod.main(_args(data, out, epochs=1))
+    printed = capsys.readouterr().out
+    assert "skipped 1 unreadable image(s): bee/" in printed
+    card = load_checkpoint(out).card
+    assert card["data"]["skipped_images"] == 1 and card["data"]["train_size"] + card["data"]["val_size"] == 39
+
+
+def test_leftover_temporary_files_are_removed(data_dir, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".resume.pt.abc123.tmp").write_bytes(b"half a state from a kill -9")
+    train_mod.main(_args(data_dir, out, epochs=1))
+    assert sorted(p.name for p in out.iterdir()) == ["card.json", "log.tsv", "model.safetensors", "resume.pt"]
+
+
+def test_library_code_raises_main_maps_to_exit_codes(tmp_path):
+    args = train_mod.build_parser().parse_args(_args(tmp_path, tmp_path / "run", epochs=0))
+    with pytest.raises(train_mod.UsageError, match="--epochs"):
+        train_mod.train(args)
+    assert (train_mod.UsageError.exit_code, train_mod.TrainingDiverged.exit_code, train_mod.WriteFailed.exit_code,
+            train_mod.Stopped("x", 15).exit_code) == (2, 3, 4, 143)

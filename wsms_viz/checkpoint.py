@@ -91,9 +91,28 @@ def save_checkpoint(directory: str | Path, model: nn.Module, card: dict) -> Path
     full = parse_card({**card, "card_version": CARD_VERSION, "format_version": FORMAT_VERSION,
                        "model": model.model_name, "config": model_config(model),
                        "sha256": hashlib.sha256(data).hexdigest()}, str(directory / CARD))
-    atomic_write_bytes(directory / WEIGHTS, data)
-    write_card(directory, full)
+    _write_pair(directory, {WEIGHTS: data, CARD: dumps_card(full).encode()})
     return directory
+
+
+def _write_pair(directory: Path, files: dict[str, bytes]) -> None:
+    """Writes every file to a temporary name first and renames them only when all are
+    complete, so a full disk leaves the previous weights and card as they were (never
+    new weights beside an old card)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    temps = {}
+    try:
+        for name, data in files.items():
+            fd, temps[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        for name, tmp in temps.items():
+            os.replace(tmp, directory / name)
+    finally:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
 
 
 def write_card(directory: str | Path, card: Card) -> None:

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,7 @@ class Dataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     files: list[str] | None = None  # ImageFolder: relative path of each source image
+    skipped: list[str] = field(default_factory=list)  # ImageFolder: files that could not be decoded
 
     def describe(self) -> dict:
         return {
@@ -62,6 +63,7 @@ class Dataset:
             "split": f"last {VAL_FRACTION:.0%} of each class is val",
             "train_size": len(self.train.labels),
             "val_size": len(self.val.labels),
+            **({"skipped_images": len(self.skipped)} if self.skipped else {}),
         }
 
 
@@ -100,37 +102,64 @@ def _cache_key(parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _decode_imagefolder(root: Path, cache_dir: Path | None, size: int) -> tuple[list[str], Tensor, Tensor, list[str]]:
+def _decode(path: str, size: int) -> np.ndarray | None:
+    """One image as ``(size, size, 3)`` uint8, or None when it cannot be decoded (a
+    corrupt or truncated file, not an image at all, a decompression bomb)."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            return np.asarray(im)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def _decode_imagefolder(root: Path, cache_dir: Path | None,
+                        size: int) -> tuple[list[str], Tensor, Tensor, list[str], list[str]]:
+    """Class names, images, labels, the decoded files and the skipped ones."""
     classes, files = _imagefolder_files(root)
     stats = [(f, os.stat(f).st_size, int(os.stat(f).st_mtime)) for f, _ in files]
     key = _cache_key([str(root.resolve()), size, stats])
     cache = cache_dir / f"imagefolder-{key}.safetensors" if cache_dir else None
     if cache is not None and cache.is_file():
         t = load_file(cache)
-        return classes, t["images"], t["labels"], [f for f, _ in files]
+        kept = t["kept"].tolist() if "kept" in t else range(len(files))  # caches before skipping had all
+        return classes, t["images"], t["labels"], *_kept_and_skipped(files, kept)
     images = np.empty((len(files), size, size, 3), dtype=np.uint8)
+    kept = []
     for n, (f, _) in enumerate(files):
-        with Image.open(f) as im:
-            im = im.convert("RGB")
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.BILINEAR)
-            images[n] = np.asarray(im)
-    imgs = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    labels = torch.tensor([y for _, y in files], dtype=torch.int64)
+        pixels = _decode(f, size)
+        if pixels is not None:
+            images[len(kept)] = pixels
+            kept.append(n)
+    if not kept:
+        raise ValueError(f"{root}: none of its {len(files)} images could be decoded")
+    imgs = torch.from_numpy(images[:len(kept)]).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor([files[i][1] for i in kept], dtype=torch.int64)
     if cache is not None:
-        # A temporary name of its own: several processes (DDP ranks, two trainings
-        # started together) may decode the same folder at once; each renames a
-        # complete file into place and the last rename wins with identical content.
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", suffix=".tmp", dir=cache.parent)
-        os.close(fd)
-        try:
-            save_file({"images": imgs, "labels": labels}, tmp)
-            os.replace(tmp, cache)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return classes, imgs, labels, [f for f, _ in files]
+        _write_cache(cache, {"images": imgs, "labels": labels, "kept": torch.tensor(kept, dtype=torch.int64)})
+    return classes, imgs, labels, *_kept_and_skipped(files, kept)
+
+
+def _kept_and_skipped(files: list[tuple[str, int]], kept) -> tuple[list[str], list[str]]:
+    kept_set = set(kept)
+    return [files[i][0] for i in kept], [f for i, (f, _) in enumerate(files) if i not in kept_set]
+
+
+def _write_cache(cache: Path, tensors: dict[str, Tensor]) -> None:
+    # A temporary name of its own: several processes (DDP ranks, two trainings started
+    # together) may decode the same folder at once; each renames a complete file into
+    # place and the last rename wins with identical content.
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", suffix=".tmp", dir=cache.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        os.replace(tmp, cache)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _torchvision_cifar(kind: str, root: str, download: bool) -> tuple[list[str], Tensor, Tensor]:
@@ -170,16 +199,22 @@ def load_dataset(
             load of the same files does not decode again. ``None`` disables it.
         download: let torchvision download CIFAR (a user's online machine; never tests).
         size: the side images are resized to if they are not already square ``size``.
+
+    An ImageFolder image that cannot be decoded (corrupt, truncated, not an image) is
+    skipped, not fatal: :attr:`Dataset.skipped` lists it and ``describe()`` counts it,
+    so the trainer's log and card say how many. The split is made over the images
+    that decoded.
     """
     kind, path = parse_source(source)
-    files = None
+    files, skipped = None, []
     if kind == "imagefolder":
         root = Path(path)
         if not root.is_dir():
             raise ValueError(f"{root}: no such directory")
-        classes, images, labels, files = _decode_imagefolder(root, cache_dir, size)
+        classes, images, labels, files, skipped = _decode_imagefolder(root, cache_dir, size)
         rel_root = imagefolder_root(root)
         files = [Path(f).relative_to(rel_root).as_posix() for f in files]
+        skipped = [Path(f).relative_to(rel_root).as_posix() for f in skipped]
     else:
         classes, images, labels = _torchvision_cifar(kind, path, download)
     tr, va = split_indices(labels)
@@ -187,7 +222,7 @@ def load_dataset(
     return Dataset(
         source=source, classes=classes,
         train=Split(images[tr], labels[tr], tr), val=Split(images[va], labels[va], va),
-        mean=mean, std=std, files=files,
+        mean=mean, std=std, files=files, skipped=skipped,
     )
 
 

@@ -24,6 +24,17 @@ The run directory (``--out``) gets ``log.tsv`` (one row per epoch), ``resume.pt`
 at the end, ``model.safetensors`` + ``card.json``. Every file is written to a temporary
 name and renamed. ``--resume`` continues from ``resume.pt`` to the same final weights
 an uninterrupted run reaches (on the same device and thread count).
+
+Exit codes of the command: 0 done; 2 a bad argument, data source, model config or
+output directory, said before any training (every argument is checked before any data
+is read); 3 the run diverged (a non-finite loss, val loss or weight): it stops, and the
+last good ``resume.pt`` and checkpoint stay as they were; 4 a file could not be written
+during the run (disk full, read-only): the last good files stay as they were; 128 + n
+stopped by signal n (SIGINT, SIGTERM) with ``resume.pt`` saved. The library functions
+raise :class:`TrainError` subclasses; only :func:`main` turns them into exit codes.
+
+Unreadable images in an ImageFolder (a corrupt JPEG) are skipped, counted in the log
+and in the card (``data.skipped_images``); see :func:`wsms_viz.data.load_dataset`.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ import platform
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -46,10 +57,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import __version__
-from .checkpoint import atomic_write_bytes, save_checkpoint
-from .data import DEFAULT_CACHE, Augmenter, load_dataset, to_model_input
+from .checkpoint import CheckpointError, atomic_write_bytes, save_checkpoint
+from .data import DEFAULT_CACHE, Augmenter, Dataset, load_dataset, parse_source, to_model_input
 from .evaluation.metrics import DEFAULT_ZOOMS, accuracy_vs_zoom
-from .models import create_model, model_config
+from .models import create_model, list_models, model_config
+from .zoom import MAX_ZOOM, MIN_ZOOM
 
 
 @dataclass
@@ -87,16 +99,42 @@ def learning_rate(r: Recipe, step: int, steps_per_epoch: int) -> float:
     return 0.5 * r.lr * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-class TrainingDiverged(RuntimeError):
-    pass
+class TrainError(Exception):
+    """A run that cannot start or go on; :func:`main` exits with ``exit_code``."""
+
+    exit_code = 2
+
+
+class UsageError(TrainError, ValueError):
+    """A bad argument, data source, model config or output directory (exit 2)."""
+
+
+class TrainingDiverged(TrainError, RuntimeError):
+    """A non-finite loss, val loss or weight (exit 3); nothing of the bad run is saved."""
+
+    exit_code = 3
+
+
+class WriteFailed(TrainError):
+    """A file of the run could not be written (exit 4); the last good files are intact."""
+
+    exit_code = 4
+
+
+class Stopped(TrainError):
+    """Stopped by a signal after saving ``resume.pt`` (exit 128 + the signal)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 def _parse_config(pairs: list[str]) -> dict:
     out = {}
     for p in pairs:
         key, sep, value = p.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, got {p!r}")
+        if not sep or not key:
+            raise UsageError(f"--set expects key=value, got {p!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -174,15 +212,106 @@ def bf16_cpu_warning(bf16: bool, device: torch.device) -> str | None:
 
 
 def recipe_from_args(args) -> Recipe:
+    """The ``--recipe`` with the command line's overrides, checked (:func:`check_recipe`)."""
     r = RECIPES[args.recipe]
     over = {f.name: getattr(args, f.name) for f in fields(Recipe)
             if f.name not in ("milestones", "scale_jitter") and getattr(args, f.name, None) is not None}
     if args.scale_jitter:
-        lo, hi = args.scale_jitter
-        if not 0 < lo <= hi:
-            raise SystemExit(f"--scale-jitter needs 0 < LO <= HI, got {lo} {hi}")
-        over["scale_jitter"] = (lo, hi)
-    return Recipe(**{**asdict(r), **over})
+        over["scale_jitter"] = tuple(args.scale_jitter)
+    return check_recipe(Recipe(**{**asdict(r), **over}))
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise UsageError(message)
+
+
+def _finite(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)
+
+
+def check_recipe(r: Recipe) -> Recipe:
+    """Raises :class:`UsageError` naming the first field out of range."""
+    _require(isinstance(r.epochs, int) and r.epochs >= 1, f"--epochs must be at least 1, got {r.epochs}")
+    _require(isinstance(r.batch_size, int) and r.batch_size >= 1,
+             f"--batch-size must be at least 1, got {r.batch_size}")
+    _require(_finite(r.lr) and r.lr > 0, f"--lr must be a finite number above 0, got {r.lr}")
+    _require(_finite(r.momentum) and 0 <= r.momentum < 1, f"--momentum must be in [0, 1), got {r.momentum}")
+    _require(_finite(r.weight_decay) and r.weight_decay >= 0,
+             f"--weight-decay must be a finite number >= 0, got {r.weight_decay}")
+    _require(r.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {r.schedule!r}")
+    _require(r.warmup in WARMUPS, f"--warmup must be one of {', '.join(WARMUPS)}, got {r.warmup!r}")
+    _require(_finite(r.warmup_epochs) and 0 <= r.warmup_epochs <= r.epochs,
+             f"--warmup-epochs must be between 0 and --epochs ({r.epochs}), got {r.warmup_epochs}")
+    _require(_finite(r.jitter_p) and 0 <= r.jitter_p <= 1, f"--jitter-p must be in [0, 1], got {r.jitter_p}")
+    if r.scale_jitter is not None:
+        lo, hi = r.scale_jitter
+        _require(_finite(lo) and _finite(hi) and MIN_ZOOM <= lo <= hi <= MAX_ZOOM,
+                 f"--scale-jitter needs {MIN_ZOOM:g} <= LO <= HI <= {MAX_ZOOM:g}, got {lo:g} {hi:g}")
+    return r
+
+
+SCHEDULES = ("cosine", "step")
+WARMUPS = ("linear", "constant")
+
+
+def check_args(args) -> Recipe:
+    """Checks every argument before any data is read; returns the recipe.
+
+    Raises:
+        UsageError: naming the argument and the value.
+    """
+    recipe = recipe_from_args(args)
+    _require(args.model in list_models(), f"--model: unknown model {args.model!r}; known: {', '.join(list_models())}")
+    for flag, value in (("--subset", args.subset), ("--val-subset", args.val_subset), ("--threads", args.threads)):
+        _require(value is None or value >= 1, f"{flag} must be at least 1, got {value}")
+    _require(args.threads is None or args.threads <= 4096, f"--threads must be at most 4096, got {args.threads}")
+    _require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
+    _require(bool(args.zooms) and all(_finite(z) and MIN_ZOOM <= z <= MAX_ZOOM for z in args.zooms),
+             f"--zooms must be factors between {MIN_ZOOM:g} and {MAX_ZOOM:g}, got {args.zooms}")
+    parse_source(args.data)  # a ValueError names the bad source
+    _device(args.device)
+    config = _parse_config(args.set)
+    try:  # an unknown or out-of-range config field, found on the meta device (no memory)
+        with torch.device("meta"):
+            create_model(args.model, **config)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"--set: {e}") from None
+    return recipe
+
+
+def _device(name: str | None) -> torch.device:
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device: not a device: {name!r} (cpu, cuda, cuda:1 ...)") from None
+    _require(device.type in ("cpu", "cuda"), f"--device must be cpu or cuda[:N], got {name!r}")
+    _require(device.type != "cuda" or torch.cuda.is_available(), f"--device {name}: no CUDA device here")
+    return device
+
+
+TEMP_GLOB = ".*.tmp"  # what atomic_write_bytes leaves behind when killed before its rename
+
+
+def prepare_out(out: Path, resume: bool) -> None:
+    """Checks that ``out`` is writable (by writing a file there), refuses to overwrite a
+    run's resume state without ``--resume``, and removes temporary files a killed run
+    left behind."""
+    state = out / "resume.pt"
+    if resume:
+        _require(state.is_file(), f"--resume: no {state}")
+    else:
+        _require(not state.exists(), f"{state} exists: pass --resume to continue that run, or choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / ".write-test", b"")
+        (out / ".write-test").unlink()
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    for leftover in out.glob(TEMP_GLOB):
+        leftover.unlink(missing_ok=True)
 
 
 def _hardware(device: torch.device) -> str:
@@ -202,14 +331,23 @@ def _versions() -> dict:
 def _save_state(path: Path, state: dict) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    _write(path, buf.getvalue())
+
+
+def _write(path: Path, data: bytes) -> None:
+    """:func:`atomic_write_bytes`, a failure (disk full, read-only) as :class:`WriteFailed`."""
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        raise WriteFailed(f"cannot write {path} ({e.strerror or e}); the last good files in {path.parent} "
+                          "are intact") from None
 
 
 def _write_log(path: Path, log: list[dict]) -> None:
     cols = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "images_per_s", "time_s"]
     lines = ["\t".join(cols)] + ["\t".join(f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c])
                                            for c in cols) for row in log]
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    _write(path, ("\n".join(lines) + "\n").encode())
 
 
 def build_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.SGD:
@@ -289,13 +427,76 @@ def _evaluate(model, images, labels, mean, std, device, bf16, batch_size=500):
     return loss / len(images), correct / len(images)
 
 
-def train(args) -> Path | None:
+@dataclass
+class Runtime:
+    """Where and how this process trains."""
+
+    device: torch.device
+    world: int
+    rank: int
+    bf16: bool
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def say(self, *a) -> None:
+        if self.main:
+            print(*a, flush=True)
+
+
+@dataclass
+class TrainData:
+    data: Dataset
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+
+
+@dataclass
+class RunState:
+    """What ``resume.pt`` holds besides the weights: where the run is and its log."""
+
+    identity: dict
+    epoch: int = 0
+    step: int = 0
+    log: list = field(default_factory=list)
+    wall: float = 0.0
+    partial: dict = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0, "seen": 0, "time": 0.0})
+
+
+@dataclass
+class Run:
+    """Everything one training run works with, built by :func:`train` from the arguments."""
+
+    args: argparse.Namespace
+    recipe: Recipe
+    rt: Runtime
+    td: TrainData
+    model: torch.nn.Module
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    augment: Augmenter
+    state: RunState
+    steps_per_epoch: int
+    stop: dict = field(default_factory=lambda: {"signal": 0})
+
+    @property
+    def state_path(self) -> Path:
+        return self.args.out / "resume.pt"
+
+    def state_dict(self, epoch: int, step: int) -> dict:
+        s = self.state
+        return {"identity": s.identity, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "epoch": epoch, "step": step, "log": s.log, "wall_time": s.wall, "partial": dict(s.partial)}
+
+
+def setup_runtime(args) -> Runtime:
+    """Device, process group, threads and determinism for this process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    if args.device:
-        device = torch.device(args.device)
-    else:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = _device(args.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
@@ -307,191 +508,237 @@ def train(args) -> Path | None:
         if device.type == "cuda":  # cuBLAS needs this before its first use to be deterministic
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
-    recipe = recipe_from_args(args)
-    bf16 = use_bf16(args.precision, device)
-    if recipe.batch_size % world:
-        raise SystemExit(f"batch size {recipe.batch_size} does not split over {world} processes")
-    out: Path = args.out
-    main = rank == 0
-    say = (lambda *a: print(*a, flush=True)) if main else (lambda *a: None)
-    if warning := bf16_cpu_warning(bf16, device):
-        say(warning)
+    return Runtime(device, world, rank, use_bf16(args.precision, device))
 
+
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random ``n`` of the images (they are stored class by class)."""
+    if not n:
+        return x, y
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:n]
+    return x[pick], y[pick]
+
+
+def load_data(args, rt: Runtime) -> TrainData:
     # Rank 0 loads (decodes, fills the cache, downloads) first; the others then read its cache.
-    if world > 1 and not main:
+    if rt.world > 1 and not rt.main:
         dist.barrier()
-    data = load_dataset(args.data, cache_dir=args.cache_dir, download=args.download and main)
-    if world > 1 and main:
+    data = load_dataset(args.data, cache_dir=args.cache_dir, download=args.download and rt.main)
+    if rt.world > 1 and rt.main:
         dist.barrier()
-    train_x, train_y = data.train.images, data.train.labels
-    # Subsets are a fixed random draw: the images are stored class by class.
-    if args.subset:
-        pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[: args.subset]
-        train_x, train_y = train_x[pick], train_y[pick]
-    val_x, val_y = data.val.images, data.val.labels
-    if args.val_subset:
-        pick = torch.randperm(len(val_x), generator=torch.Generator().manual_seed(0))[: args.val_subset]
-        val_x, val_y = val_x[pick], val_y[pick]
-    if device.type == "cuda":  # keep the whole (small) dataset on the GPU
-        train_x, train_y = train_x.to(device), train_y.to(device)
+    if data.skipped:
+        rt.say(f"skipped {len(data.skipped)} unreadable image(s): {', '.join(data.skipped[:5])}"
+               + (" ..." if len(data.skipped) > 5 else ""))
+    train_x, train_y = _subset(data.train.images, data.train.labels, args.subset)
+    val_x, val_y = _subset(data.val.images, data.val.labels, args.val_subset)
+    if rt.device.type == "cuda":  # keep the whole (small) dataset on the GPU
+        train_x, train_y = train_x.to(rt.device), train_y.to(rt.device)
+    return TrainData(data, train_x, train_y, val_x, val_y)
 
+
+def build_model(args, rt: Runtime, data: Dataset) -> torch.nn.Module:
+    config = _parse_config(args.set)
+    n = config.setdefault("num_classes", len(data.classes))
+    _require(n == len(data.classes), f"--set num_classes={n}, but the data has {len(data.classes)} classes "
+                                     f"({', '.join(data.classes[:10])}{' ...' if len(data.classes) > 10 else ''})")
     torch.manual_seed(args.seed)
-    config = {"num_classes": len(data.classes), **_parse_config(args.set)}
-    model = create_model(args.model, **config).to(device).to(memory_format=torch.channels_last)
-    opt = build_optimizer(model, recipe)
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    augment = Augmenter(jitter_range=recipe.scale_jitter, jitter_p=recipe.jitter_p)
+    return create_model(args.model, **config).to(rt.device).to(memory_format=torch.channels_last)
 
-    per_rank = recipe.batch_size // world
-    steps_per_epoch = len(train_x) // recipe.batch_size
-    if steps_per_epoch == 0:
-        raise SystemExit(f"{len(train_x)} training images make no batch of {recipe.batch_size}")
-    identity = {"model": args.model, "config": model_config(model), "recipe": asdict(recipe),
-                "data": args.data, "subset": args.subset, "seed": args.seed, "world": world,
-                "precision": "bf16" if bf16 else "fp32"}
-    log: list[dict] = []
-    start_epoch, start_step, wall = 0, 0, 0.0
-    partial = {"loss": 0.0, "correct": 0.0, "seen": 0, "time": 0.0}
-    state_path = out / "resume.pt"
-    if args.resume:
-        if not state_path.is_file():
-            raise SystemExit(f"--resume: no {state_path}")
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        # States written before --precision existed ran bf16 exactly on CUDA.
-        state["identity"].setdefault("precision", "bf16" if device.type == "cuda" else "fp32")
-        if json.loads(json.dumps(state["identity"])) != json.loads(json.dumps(identity)):
-            raise SystemExit(f"--resume: {state_path} belongs to a different run: {state['identity']}")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start_epoch, start_step = state["epoch"], state["step"]
-        log, wall, partial = state["log"], state["wall_time"], state["partial"]
-        say(f"resumed from {state_path} at epoch {start_epoch + 1}, step {start_step}")
-    elif main and state_path.exists():
-        raise SystemExit(f"{state_path} exists: pass --resume to continue that run, or choose another --out")
 
-    stop = {"signal": 0}
-
-    def request_stop(signum, frame):
-        stop["signal"] = signum
-    old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def state_dict(epoch, step):
-        return {"identity": identity, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "epoch": epoch, "step": step, "log": log, "wall_time": wall, "partial": dict(partial)}
-
-    say(f"training {args.model} on {args.data} ({len(train_x)} train / {len(val_x)} val) on {_hardware(device)}"
-        f", {world} process(es), {'bf16 autocast' if bf16 else 'fp32'}; "
-        f"recipe {args.recipe}: {json.dumps(asdict(recipe))}")
+def resume_state(args, rt: Runtime, identity: dict, model, opt) -> RunState:
+    """A fresh :class:`RunState`, or the one in ``resume.pt`` (``--resume``), loaded into
+    ``model`` and ``opt``. Loaded with ``weights_only=True``: never unpickles code."""
+    path = args.out / "resume.pt"
+    if not args.resume:
+        return RunState(identity)
     try:
-        for epoch in range(start_epoch, recipe.epochs):
-            gen = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
-            perm = torch.randperm(len(train_x), generator=gen)
-            net.train()
-            bar = tqdm(range(start_step, steps_per_epoch), initial=start_step, total=steps_per_epoch,
-                       desc=f"epoch {epoch + 1}/{recipe.epochs}", disable=not main or args.no_progress,
-                       mininterval=2, leave=False)
-            t0 = time.perf_counter()
-            for step in bar:
-                for g in opt.param_groups:
-                    g["lr"] = learning_rate(recipe, epoch * steps_per_epoch + step, steps_per_epoch)
-                idx = perm[step * recipe.batch_size:(step + 1) * recipe.batch_size][rank * per_rank:][:per_rank]
-                # Each rank draws its own crops and flips (rank 0's seed is the single-process one).
-                bgen = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch * 100_003 + step + rank * 7_919)
-                y = train_y[idx.to(train_y.device)]
-                try:
-                    loss, logits = train_step(net, opt, train_x[idx.to(train_x.device)], y, data.mean, data.std,
-                                              augment, bgen, device, bf16)
-                except TrainingDiverged as e:
-                    raise TrainingDiverged(
-                        f"{e} at epoch {epoch + 1}, step {step}: stopping; the last good files in {out} "
-                        "are untouched (try a lower --lr)") from None
-                y = y.to(device)
-                partial["loss"] += loss.item() * len(y)
-                partial["correct"] += (logits.argmax(1) == y).sum().item()
-                partial["seen"] += len(y)
-                elapsed = partial["time"] + time.perf_counter() - t0
-                bar.set_postfix(loss=f"{partial['loss'] / partial['seen']:.3f}",
-                                acc=f"{partial['correct'] / partial['seen']:.3f}",
-                                img_s=f"{partial['seen'] * world / max(elapsed, 1e-9):.0f}", refresh=False)
-                signalled = _any_rank(stop["signal"], device)
-                if signalled:
-                    partial["time"] = elapsed
-                    wall += time.perf_counter() - t0
-                    if main:
-                        _save_state(state_path, state_dict(epoch, step + 1))
-                    say(f"\nstopped by signal {signalled} at epoch {epoch + 1}, step {step + 1}; "
-                        f"state saved to {state_path}; continue with --resume")
-                    raise SystemExit(128 + signalled)
-            bar.close()
-            epoch_time = partial["time"] + time.perf_counter() - t0
-            wall += time.perf_counter() - t0
-            if world > 1:
-                # DDP broadcasts BatchNorm statistics from rank 0 before each forward, so each
-                # rank's last step left its own; take rank 0's, so that every rank evaluates
-                # and holds exactly the weights rank 0 saves.
-                for b in model.buffers():
-                    dist.broadcast(b, 0)
-            val_loss, val_acc = _evaluate(model, val_x, val_y, data.mean, data.std, device, bf16)
-            row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"],
-                   "train_loss": partial["loss"] / max(1, partial["seen"]),
-                   "train_acc": partial["correct"] / max(1, partial["seen"]),
-                   "val_loss": val_loss, "val_acc": val_acc,
-                   "images_per_s": partial["seen"] * world / max(epoch_time, 1e-9), "time_s": epoch_time}
-            log.append(row)
-            partial = {"loss": 0.0, "correct": 0.0, "seen": 0, "time": 0.0}
-            start_step = 0
-            say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-            if main:
-                out.mkdir(parents=True, exist_ok=True)
-                _write_log(out / "log.tsv", log)
-                _save_state(state_path, state_dict(epoch + 1, 0))
-            # A signal that came during the evaluation or the save: stop here, the state is complete.
-            signalled = _any_rank(stop["signal"], device)
-            if signalled:
-                say(f"stopped by signal {signalled} after epoch {epoch + 1}; state saved to {state_path}; "
-                    "continue with --resume")
-                raise SystemExit(128 + signalled)
+        state = torch.load(path, map_location=rt.device, weights_only=True)
+    except Exception as e:  # a truncated or foreign file: say so, not a traceback
+        raise UsageError(f"--resume: cannot read {path} ({e})") from None
+    # States written before --precision existed ran bf16 exactly on CUDA.
+    state["identity"].setdefault("precision", "bf16" if rt.device.type == "cuda" else "fp32")
+    if json.loads(json.dumps(state["identity"])) != json.loads(json.dumps(identity)):
+        raise UsageError(f"--resume: {path} belongs to a different run: {state['identity']}")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    rt.say(f"resumed from {path} at epoch {state['epoch'] + 1}, step {state['step']}")
+    return RunState(identity, state["epoch"], state["step"], state["log"], state["wall_time"], state["partial"])
+
+
+def _stop(run: Run, signum: int, where: str, save_at: tuple[int, int] | None) -> None:
+    """Saves the state at ``save_at`` (epoch, step) if given (after an epoch it is saved
+    already) and raises :class:`Stopped`."""
+    if save_at is not None and run.rt.main:
+        _save_state(run.state_path, run.state_dict(*save_at))
+    run.rt.say(f"\nstopped by signal {signum} {where}; state saved to {run.state_path}; continue with --resume")
+    raise Stopped(f"stopped by signal {signum}", signum)
+
+
+def train_epoch(run: Run, epoch: int) -> float:
+    """The steps of one epoch from ``run.state.step``; returns its seconds."""
+    r, rt, st, td = run.recipe, run.rt, run.state, run.td
+    gen = torch.Generator().manual_seed(run.args.seed * 1_000_003 + epoch)
+    perm = torch.randperm(len(td.train_x), generator=gen)
+    per_rank = r.batch_size // rt.world
+    run.net.train()
+    bar = tqdm(range(st.step, run.steps_per_epoch), initial=st.step, total=run.steps_per_epoch,
+               desc=f"epoch {epoch + 1}/{r.epochs}", disable=not rt.main or run.args.no_progress,
+               mininterval=2, leave=False)
+    t0 = time.perf_counter()
+    for step in bar:
+        for g in run.opt.param_groups:
+            g["lr"] = learning_rate(r, epoch * run.steps_per_epoch + step, run.steps_per_epoch)
+        idx = perm[step * r.batch_size:(step + 1) * r.batch_size][rt.rank * per_rank:][:per_rank]
+        # Each rank draws its own crops and flips (rank 0's seed is the single-process one).
+        bgen = torch.Generator().manual_seed(run.args.seed * 1_000_003 + epoch * 100_003 + step + rt.rank * 7_919)
+        y = td.train_y[idx.to(td.train_y.device)]
+        try:
+            loss, logits = train_step(run.net, run.opt, td.train_x[idx.to(td.train_x.device)], y, td.data.mean,
+                                      td.data.std, run.augment, bgen, rt.device, rt.bf16)
+        except TrainingDiverged as e:
+            raise TrainingDiverged(f"{e} at epoch {epoch + 1}, step {step}: {_diverged_hint(run)}") from None
+        y = y.to(rt.device)
+        p = st.partial
+        p["loss"] += loss.item() * len(y)
+        p["correct"] += (logits.argmax(1) == y).sum().item()
+        p["seen"] += len(y)
+        elapsed = p["time"] + time.perf_counter() - t0
+        bar.set_postfix(loss=f"{p['loss'] / p['seen']:.3f}", acc=f"{p['correct'] / p['seen']:.3f}",
+                        img_s=f"{p['seen'] * rt.world / max(elapsed, 1e-9):.0f}", refresh=False)
+        if signalled := _any_rank(run.stop["signal"], rt.device):  # every rank stops at the same step
+            p["time"] = elapsed
+            st.wall += time.perf_counter() - t0
+            _stop(run, signalled, f"at epoch {epoch + 1}, step {step + 1}", (epoch, step + 1))
+    bar.close()
+    st.wall += time.perf_counter() - t0
+    return st.partial["time"] + time.perf_counter() - t0
+
+
+def _diverged_hint(run: Run) -> str:
+    return f"stopping; the last good files in {run.args.out} are untouched (try a lower --lr)"
+
+
+def end_epoch(run: Run, epoch: int, epoch_time: float) -> None:
+    """Evaluates, checks the run is still finite, logs, and saves ``log.tsv`` and
+    ``resume.pt`` (nothing is saved from a run that went non-finite)."""
+    rt, st, td = run.rt, run.state, run.td
+    if rt.world > 1:
+        # DDP broadcasts BatchNorm statistics from rank 0 before each forward, so each
+        # rank's last step left its own; take rank 0's, so that every rank evaluates
+        # and holds exactly the weights rank 0 saves.
+        for b in run.model.buffers():
+            dist.broadcast(b, 0)
+    val_loss, val_acc = _evaluate(run.model, td.val_x, td.val_y, td.data.mean, td.data.std, rt.device, rt.bf16)
+    bad = [k for k, t in run.model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad or not math.isfinite(val_loss):
+        what = f"non-finite weights ({', '.join(bad[:3])})" if bad else f"non-finite val loss ({val_loss})"
+        raise TrainingDiverged(f"{what} after epoch {epoch + 1}: {_diverged_hint(run)}")
+    p = st.partial
+    row = {"epoch": epoch + 1, "lr": run.opt.param_groups[0]["lr"], "train_loss": p["loss"] / max(1, p["seen"]),
+           "train_acc": p["correct"] / max(1, p["seen"]), "val_loss": val_loss, "val_acc": val_acc,
+           "images_per_s": p["seen"] * rt.world / max(epoch_time, 1e-9), "time_s": epoch_time}
+    st.log.append(row)
+    st.partial, st.step = RunState(st.identity).partial, 0
+    rt.say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    if rt.main:
+        _write_log(run.args.out / "log.tsv", st.log)
+        _save_state(run.state_path, run.state_dict(epoch + 1, 0))
+    # A signal that came during the evaluation or the save: stop here, the state is complete.
+    if signalled := _any_rank(run.stop["signal"], rt.device):
+        _stop(run, signalled, f"after epoch {epoch + 1}", None)
+
+
+def write_checkpoint(run: Run) -> Path:
+    """The final scale-robustness curve, then ``model.safetensors`` and ``card.json``."""
+    args, rt, td, st = run.args, run.rt, run.td, run.state
+    rt.say("measuring accuracy against zoom on the val split ...")
+    curve = accuracy_vs_zoom(run.model, td.val_x, td.val_y, args.zooms, td.data.mean, td.data.std, device=rt.device)
+    curve.pop("correct")
+    card = {
+        "name": args.name or args.out.name,
+        "classes": td.data.classes,
+        "normalization": {"mean": list(td.data.mean), "std": list(td.data.std)},
+        "input_size": [32, 32],
+        "data": {**td.data.describe(), "train_used": len(td.train_x), "val_used": len(td.val_x)},
+        "recipe": {"name": args.recipe, **asdict(run.recipe), "seed": args.seed, "processes": rt.world},
+        "log": st.log,
+        "metrics": {"train_acc": st.log[-1]["train_acc"], "val_acc": st.log[-1]["val_acc"]},
+        "scale_robustness": curve,
+        "versions": _versions(),
+        "hardware": _hardware(rt.device),
+        "precision": "bf16 autocast" if rt.bf16 else "fp32",
+        "wall_time_s": st.wall,
+    }
+    try:
+        save_checkpoint(args.out, run.model, card)
+    except OSError as e:
+        raise WriteFailed(f"cannot write the checkpoint in {args.out} ({e.strerror or e}); "
+                          f"{run.state_path} is intact: rerun with --resume") from None
+    except CheckpointError as e:  # the card the loader would refuse: never written
+        raise TrainingDiverged(f"{e}: {_diverged_hint(run)}") from None
+    rt.say(f"wrote {args.out / 'model.safetensors'} and {args.out / 'card.json'}: val acc {st.log[-1]['val_acc']}")
+    return args.out
+
+
+def prepare_run(args, recipe: Recipe, rt: Runtime) -> Run:
+    """Data, model, optimizer and the run's state (fresh or resumed)."""
+    _require(recipe.batch_size % rt.world == 0, f"batch size {recipe.batch_size} does not split over "
+                                                f"{rt.world} processes")
+    td = load_data(args, rt)
+    steps_per_epoch = len(td.train_x) // recipe.batch_size
+    _require(steps_per_epoch > 0, f"{len(td.train_x)} training images make no batch of {recipe.batch_size}")
+    model = build_model(args, rt, td.data)
+    opt = build_optimizer(model, recipe)
+    net = torch.nn.parallel.DistributedDataParallel(model) if rt.world > 1 else model
+    identity = {"model": args.model, "config": model_config(model), "recipe": asdict(recipe),
+                "data": args.data, "subset": args.subset, "seed": args.seed, "world": rt.world,
+                "precision": "bf16" if rt.bf16 else "fp32"}
+    state = resume_state(args, rt, identity, model, opt)
+    return Run(args, recipe, rt, td, model, net, opt,
+               Augmenter(jitter_range=recipe.scale_jitter, jitter_p=recipe.jitter_p), state, steps_per_epoch)
+
+
+def train(args) -> Path | None:
+    """Trains as the arguments say; returns the checkpoint directory (None on ranks > 0).
+
+    Raises:
+        TrainError: :class:`UsageError`, :class:`TrainingDiverged`, :class:`WriteFailed`
+            or :class:`Stopped`; each names what happened.
+    """
+    recipe = check_args(args)
+    if int(os.environ.get("RANK", "0")) == 0:
+        prepare_out(args.out, args.resume)
+    rt = setup_runtime(args)
+    if warning := bf16_cpu_warning(rt.bf16, rt.device):
+        rt.say(warning)
+    run = prepare_run(args, recipe, rt)
+    rt.say(f"training {args.model} on {args.data} ({len(run.td.train_x)} train / {len(run.td.val_x)} val) on "
+           f"{_hardware(rt.device)}, {rt.world} process(es), {'bf16 autocast' if rt.bf16 else 'fp32'}; "
+           f"recipe {args.recipe}: {json.dumps(asdict(recipe))}")
+    old_handlers = {s: signal.signal(s, lambda signum, frame: run.stop.update(signal=signum))
+                    for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for epoch in range(run.state.epoch, recipe.epochs):
+            end_epoch(run, epoch, train_epoch(run, epoch))
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
-
-    if not main:
-        dist.barrier()
-        dist.destroy_process_group()
-        return None
-    say("measuring accuracy against zoom on the val split ...")
-    curve = accuracy_vs_zoom(model, val_x, val_y, args.zooms, data.mean, data.std, device=device)
-    curve.pop("correct")
-    card = {
-        "name": args.name or out.name,
-        "classes": data.classes,
-        "normalization": {"mean": list(data.mean), "std": list(data.std)},
-        "input_size": [32, 32],
-        "data": {**data.describe(), "train_used": len(train_x), "val_used": len(val_x)},
-        "recipe": {"name": args.recipe, **asdict(recipe), "seed": args.seed, "processes": world},
-        "log": log,
-        "metrics": {"train_acc": log[-1]["train_acc"], "val_acc": log[-1]["val_acc"]} if log else {},
-        "scale_robustness": curve,
-        "versions": _versions(),
-        "hardware": _hardware(device),
-        "precision": "bf16 autocast" if bf16 else "fp32",
-        "wall_time_s": wall,
-    }
-    save_checkpoint(out, model, card)
-    say(f"wrote {out / 'model.safetensors'} and {out / 'card.json'}: val acc {card['metrics'].get('val_acc')}")
-    if world > 1:
+    out = write_checkpoint(run) if rt.main else None
+    if rt.world > 1:
         dist.barrier()
         dist.destroy_process_group()
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command: :func:`train`, its exceptions as messages and exit codes (module docstring)."""
     args = build_parser().parse_args(argv)
     try:
         train(args)
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(3) from None
+    except TrainError as e:
+        if not isinstance(e, Stopped):
+            print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(e.exit_code) from None
     except ValueError as e:  # bad data source, bad model config: say it plainly
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
