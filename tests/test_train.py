@@ -215,7 +215,7 @@ def replace(src, dst, *a, **k):
 T.create_model, os.replace = create, replace
 T.train(T.build_parser().parse_args(sys.argv[1:]))
 dump = os.environ["DUMP_DIR"] + "/rank" + os.environ["RANK"]
-torch.save(made[0].state_dict(), dump + ".pt")
+torch.save(made[-1].state_dict(), dump + ".pt")  # the last: the first is the meta-device check
 with open(dump + ".json", "w") as f:
     json.dump(renames, f)
 """
