@@ -5,6 +5,7 @@ import io
 import pickle
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,10 +220,16 @@ def make_image_folder(root, classes=("cat", "dog"), numbers=(0, 4500, 4501)):
 
 
 def test_gallery_cifar10_jpeg_layout_uses_the_val_split(tmp_path):
-    make_image_folder(tmp_path / "train")
+    # One meaning of "val": the gallery shows exactly the images the trainer never trains on.
+    from wsms_viz.data import load_dataset
+
+    make_image_folder(tmp_path / "train", numbers=range(4490, 4510))  # 20 a class: the last 2 are val
     g = Gallery(tmp_path)
-    assert g.classes == ["cat", "dog"] and len(g) == 4  # 0000.jpg is training data
+    assert g.classes == ["cat", "dog"] and len(g) == 4
     assert "val split" in g.split_note
+    data = load_dataset(f"imagefolder:{tmp_path}", cache_dir=None)
+    assert [Path(it.path).relative_to(tmp_path / "train").as_posix() for it in g.items] == \
+        [data.files[i] for i in data.val.indices] == ["cat/4508.jpg", "cat/4509.jpg", "dog/4508.jpg", "dog/4509.jpg"]
     img = g.at(3)
     assert img.label == "dog" and img.name == "dog #1" and img.pixels.shape == (32, 32, 3)
 
@@ -262,12 +269,11 @@ def test_gallery_refuses_a_doctored_cifar_pickle(tmp_path):
         Gallery(tmp_path)
 
 
-@pytest.mark.parametrize("setup", ["missing", "empty", "no_val"])
+@pytest.mark.parametrize("setup", ["missing", "empty"])
 def test_gallery_bad_directories_say_why(tmp_path, setup):
+    # (A train/ folder always has a val split now: the last 10% of each class, as the trainer splits.)
     root = tmp_path / "data"
     if setup == "empty":
         root.mkdir()
-    if setup == "no_val":
-        make_image_folder(root / "train", numbers=(1, 2))
     with pytest.raises(ImageError):
         Gallery(root)

@@ -124,9 +124,8 @@ def test_cards_without_curves_or_logs_are_listed_not_guessed(models):
 @pytest.mark.slow
 def test_shipped_complexity_table_is_current():
     # The page reads complexity_table.json rather than counting for ~20 s; regenerate it
-    # with `python -m wsms_viz.app.robustness` when a model changes.
-    from wsms_viz.app.robustness import COMPLEXITY_JSON
-    from wsms_viz.evaluation.complexity import table
+    # with `python -m wsms_viz.evaluation.complexity --write-json` when a model changes.
+    from wsms_viz.evaluation.complexity import COMPLEXITY_JSON, table
 
     assert json.loads(COMPLEXITY_JSON.read_text()) == table()
 

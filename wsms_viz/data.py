@@ -26,9 +26,10 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from .zoom import CIFAR10_MEAN, CIFAR10_STD
+from .zoom import CIFAR10_MEAN, CIFAR10_STD, normalize
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+# Every image file the package reads (datasets, galleries, uploads): what PIL decodes.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 VAL_FRACTION = 0.1
 DEFAULT_CACHE = Path(os.environ.get("WSMS_CACHE", Path.home() / ".cache" / "wsms_viz"))
 
@@ -102,7 +103,7 @@ def _cache_key(parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _decode(path: str, size: int) -> np.ndarray | None:
+def decode_file(path: str | Path, size: int) -> np.ndarray | None:
     """One image as ``(size, size, 3)`` uint8, or None when it cannot be decoded (a
     corrupt or truncated file, not an image at all, a decompression bomb)."""
     try:
@@ -129,7 +130,7 @@ def _decode_imagefolder(root: Path, cache_dir: Path | None,
     images = np.empty((len(files), size, size, 3), dtype=np.uint8)
     kept = []
     for n, (f, _) in enumerate(files):
-        pixels = _decode(f, size)
+        pixels = decode_file(f, size)
         if pixels is not None:
             images[len(kept)] = pixels
             kept.append(n)
@@ -177,12 +178,28 @@ def _torchvision_cifar(kind: str, root: str, download: bool) -> tuple[list[str],
     return list(ds.classes), imgs, torch.tensor(ds.targets, dtype=torch.int64)
 
 
+def val_count(n: int, val_fraction: float = VAL_FRACTION) -> int:
+    """How many of a class's ``n`` images are val: the one definition of the split.
+
+    Example:
+        >>> val_count(5000), val_count(10), val_count(1)
+        (500, 1, 0)
+    """
+    return max(1, round(n * val_fraction)) if n > 1 else 0
+
+
+def val_part(class_files: list, val_fraction: float = VAL_FRACTION) -> list:
+    """The val share of one class's files (already in file-name order): the last
+    :func:`val_count` of them. What the app's gallery shows from a training folder."""
+    return class_files[len(class_files) - val_count(len(class_files), val_fraction):]
+
+
 def split_indices(labels: Tensor, val_fraction: float = VAL_FRACTION) -> tuple[list[int], list[int]]:
     """Within each class, the last ``val_fraction`` of its images (in order) are val."""
     train, val = [], []
     for c in labels.unique().tolist():
         idx = (labels == c).nonzero().flatten().tolist()
-        n_val = max(1, round(len(idx) * val_fraction)) if len(idx) > 1 else 0
+        n_val = val_count(len(idx), val_fraction)
         train += idx[: len(idx) - n_val]
         val += idx[len(idx) - n_val:]
     return sorted(train), sorted(val)
@@ -287,8 +304,5 @@ class Augmenter:
 
 def to_model_input(images: Tensor, mean, std, device, channels_last: bool = False) -> Tensor:
     """uint8 ``(N, 3, H, W)`` -> normalised float on ``device``."""
-    x = images.to(device, non_blocking=True).float().div_(255)
-    m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=device).view(1, -1, 1, 1)
-    x = (x - m) / s
+    x = normalize(images.to(device, non_blocking=True).float().div_(255), mean, std)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x

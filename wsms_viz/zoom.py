@@ -35,6 +35,11 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 MIN_ZOOM, MAX_ZOOM = 0.25, 8.0
+# VGG's multi-scale evaluation (vgg-lecture.txt, 4.2): a net trained at S=256 is tested
+# at Q = {S-32, S, S+32} = {224, 256, 288} and the class posteriors are averaged. The
+# same relative scales around a zoom: 224/256 = 0.875 and 288/256 = 1.125. Used by the
+# evaluator's +TTA rows and the app's multi-scale averaging alike.
+TTA_SCALES: tuple[float, ...] = (0.875, 1.0, 1.125)
 
 
 def _size2(size: int | Sequence[int]) -> tuple[int, int]:

@@ -355,18 +355,14 @@ def _format(rows: list[SimilarityRow]) -> str:
 def _read_images(folder: str, n: int, size: int = 32) -> Tensor:
     """``n`` images spread evenly over a folder's sorted image files, resized to ``size``."""
 
-    from PIL import Image
+    from ..data import IMAGE_SUFFIXES, decode_file
 
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
-    if len(files) < 2:
-        raise SystemExit(f"{folder}: fewer than 2 image files")
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     picks = [files[i * len(files) // n] for i in range(min(n, len(files)))]
-    out = []
-    for f in picks:
-        with Image.open(f) as im:
-            im = im.convert("RGB").resize((size, size), Image.BILINEAR)
-            out.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 255)
-    return torch.stack(out)
+    decoded = [pixels for pixels in (decode_file(f, size) for f in picks) if pixels is not None]
+    if len(decoded) < 2:
+        raise SystemExit(f"{folder}: fewer than 2 readable image files")
+    return torch.stack([torch.from_numpy(p.copy()).permute(2, 0, 1).float() / 255 for p in decoded])
 
 
 def main(argv: Sequence[str] | None = None) -> None:

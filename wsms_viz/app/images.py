@@ -6,7 +6,7 @@ large photo shows real detail when zoomed into.
 
 * :class:`Gallery` reads the validation images of a dataset directory: an ImageFolder
   (``root/<class>/<file>``; the shared ``cifar10-jpeg`` layout with ``train/`` uses its
-  val split, files ``4500.jpg`` to ``4999.jpg`` of each class) or a torchvision CIFAR
+  val split, the last 10% of each class's files by name, as :mod:`wsms_viz.data` splits) or a torchvision CIFAR
   root (``cifar-10-batches-py`` / ``cifar-100-python``, its test set).
 * :func:`sample_photos` are the real photos scikit-image bundles: a cat, a horse, ...
 * :func:`decode_image` turns untrusted bytes into RGB or raises :class:`ImageError`
@@ -21,7 +21,6 @@ import hashlib
 import io
 import os
 import pickle
-import re
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..data import IMAGE_SUFFIXES, VAL_FRACTION, val_part  # noqa: F401 (IMAGE_SUFFIXES: ui imports it here)
 from ..zoom import CIFAR10_MEAN
 
 # A 12-megapixel phone photo is 12M pixels; 50M leaves room for large camera files while
@@ -40,7 +40,6 @@ from ..zoom import CIFAR10_MEAN
 MAX_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 MAX_UPLOAD_MB = 25  # keep equal to server.maxUploadSize in .streamlit/config.toml
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 # Transparent areas are filled with the CIFAR-10 mean colour, the same grey the zoom
 # transform pads with: after normalisation it is 0, so it adds no edge the network has
 # not seen at every border of every training image.
@@ -273,8 +272,6 @@ def load_sample(name: str) -> DecodedImage:
 
 # --- a labelled gallery from a dataset directory -------------------------------------
 
-_VAL_FILE = re.compile(r"^(\d+)\.\w+$")
-VAL_RANGE = (4500, 4999)  # cifar10-jpeg README: files 4500..4999 of each class are val
 
 
 @dataclass(frozen=True)
@@ -320,8 +317,8 @@ class Gallery:
         use_val_range = folder.name == "train"
         for c, cls in enumerate(self.classes):
             files = sorted(p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if use_val_range:
-                files = [p for p in files if _in_val_range(p.name)]
+            if use_val_range:  # the trainer's val split: data.val_part
+                files = val_part(files)
             items += [GalleryItem(c, i, str(p)) for i, p in enumerate(files)]
         if not items:
             raise ImageError(f"{folder} has class folders but no images in them")
@@ -351,11 +348,6 @@ class Gallery:
         return self.load(self.items[index])
 
 
-def _in_val_range(filename: str) -> bool:
-    m = _VAL_FILE.match(filename)
-    return bool(m) and VAL_RANGE[0] <= int(m.group(1)) <= VAL_RANGE[1]
-
-
 def _is_image_folder(path: Path) -> bool:
     subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")] if path.is_dir() else []
     return any(any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir()) for d in subdirs[:50])
@@ -367,13 +359,8 @@ def _pick_image_folder(root: Path) -> tuple[Path, str]:
             return root / sub, note
     train = root / "train"
     if _is_image_folder(train):
-        has_val = any(_in_val_range(f.name) for d in train.iterdir() if d.is_dir() for f in list(d.iterdir())[:5000])
-        if has_val:
-            return train, f"the val split: files {VAL_RANGE[0]}..{VAL_RANGE[1]} of each class, never trained on"
-        raise ImageError(
-            f"{train} has no files numbered {VAL_RANGE[0]}..{VAL_RANGE[1]}, the val split; "
-            "point the app at a val/ or test/ folder instead"
-        )
+        return train, (f"the val split: the last {VAL_FRACTION:.0%} of each class's files by name, "
+                       "never trained on")
     if _is_image_folder(root):
         return root, "every image in it"
     raise ImageError(

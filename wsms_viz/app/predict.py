@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..zoom import MAX_ZOOM, MIN_ZOOM, normalize, zoom
+from ..zoom import MAX_ZOOM, MIN_ZOOM, TTA_SCALES, normalize, zoom
 from .catalog import LoadedModel
 from .images import square_crop
 
@@ -31,10 +31,6 @@ from .images import square_crop
 # own step, so every value the slider can take is precomputed.
 ZOOMS: tuple[float, ...] = tuple(round(0.5 + 0.1 * i, 1) for i in range(26))
 INPUT_SIZE = 32
-# VGG's multi-scale evaluation (vgg-lecture.txt, 4.2): a net trained at S=256 is tested
-# at Q = {S-32, S, S+32} = {224, 256, 288} and the class posteriors are averaged. The
-# same relative scales around the current zoom: 224/256 = 0.875 and 288/256 = 1.125.
-TTA_SCALES: tuple[float, ...] = (0.875, 1.0, 1.125)
 
 
 def prepare(pixels: np.ndarray, center: tuple[float, float] = (0.5, 0.5)) -> tuple[Tensor, tuple[float, float]]:

@@ -5,26 +5,23 @@ Every figure here is read from what a checkpoint's card records (``scale_robustn
 and ``log``, written by the trainer and the evaluator); a card without them (an untrained
 model, an older card) is listed as missing rather than guessed.
 
-``python -m wsms_viz.app.robustness`` rewrites ``wsms_viz/evaluation/complexity_table.json``
-from :func:`wsms_viz.evaluation.complexity.table` (it takes ~20 s on 2 cores: the DenseNet rows),
-so the page shows the table at once.
+The paper-table rows come from ``wsms_viz/evaluation/complexity_table.json``
+(:func:`wsms_viz.evaluation.complexity.table_rows`; rewrite it with
+``python -m wsms_viz.evaluation.complexity --write-json``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..cards import ZoomCurve, curve_of, epochs_trained, log_of
+from ..evaluation.complexity import COMPLEXITY_JSON, table_rows  # noqa: F401 (COMPLEXITY_JSON: tests read it here)
 from .catalog import LoadedModel
 from .zoom_figures import COLORS
-
-COMPLEXITY_JSON = Path(__file__).resolve().parents[1] / "evaluation" / "complexity_table.json"
 
 
 class Curve(NamedTuple):
@@ -167,12 +164,8 @@ def training_figure(models: Sequence[LoadedModel]) -> tuple[go.Figure | None, li
 
 
 def complexity_rows() -> list[dict]:
-    """The paper-table rows: from ``complexity_table.json`` if present, else computed."""
-    if COMPLEXITY_JSON.is_file():
-        return json.loads(COMPLEXITY_JSON.read_text(encoding="utf-8"))
-    from ..evaluation.complexity import table
-
-    return table()
+    """The paper-table rows (:func:`wsms_viz.evaluation.complexity.table_rows`)."""
+    return table_rows()
 
 
 def model_cost_rows(models: Sequence[LoadedModel]) -> list[dict]:
@@ -191,15 +184,3 @@ def model_cost_rows(models: Sequence[LoadedModel]) -> list[dict]:
         r["vs baseline"] = (f"{r['parameters (M)'] / base['parameters (M)'] - 1:+.0%} params, "
                             f"{r['multiplications (M)'] / base['multiplications (M)'] - 1:+.0%} mults") if base else ""
     return rows
-
-
-def main() -> None:
-    from ..evaluation.complexity import table
-
-    rows = table()
-    COMPLEXITY_JSON.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {len(rows)} rows to {COMPLEXITY_JSON}")
-
-
-if __name__ == "__main__":
-    main()

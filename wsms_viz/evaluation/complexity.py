@@ -2,17 +2,23 @@
 
 ``python -m wsms_viz.evaluation.complexity`` prints the table quoted in the README. Models are
 built on the meta device, so counting a 42M-parameter MS-DenseNet costs no memory.
+``--write-json`` rewrites ``complexity_table.json`` beside this module, which the app's
+scale-robustness page reads (:func:`table_rows`) rather than counting for ~20 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..models import create_model
+
+COMPLEXITY_JSON = Path(__file__).resolve().with_name("complexity_table.json")
 
 
 @dataclass(frozen=True)
@@ -97,10 +103,27 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def table_rows() -> list[dict]:
+    """:func:`table`, read from ``complexity_table.json`` if present, else computed."""
+    if COMPLEXITY_JSON.is_file():
+        return json.loads(COMPLEXITY_JSON.read_text(encoding="utf-8"))
+    return table()
+
+
+def write_table_json(path: Path = COMPLEXITY_JSON) -> list[dict]:
+    rows = table()
+    path.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args(argv)
-    print(format_table(table()))
+    parser.add_argument("--write-json", action="store_true", help=f"also rewrite {COMPLEXITY_JSON.name}")
+    args = parser.parse_args(argv)
+    rows = write_table_json() if args.write_json else table()
+    print(format_table(rows))
+    if args.write_json:
+        print(f"wrote {len(rows)} rows to {COMPLEXITY_JSON.name}")
 
 
 if __name__ == "__main__":

@@ -51,10 +51,9 @@ from ..cards import CARD_VERSION, ScaleRobustness
 from ..checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_card, write_card
 from ..data import DEFAULT_CACHE, Dataset, imagefolder_root, load_dataset, parse_source
 from ..models import list_models, model_family
-from ..zoom import MAX_ZOOM, MIN_ZOOM, effective_zoom
+from ..zoom import MAX_ZOOM, MIN_ZOOM, TTA_SCALES, effective_zoom
 from .metrics import DEFAULT_ZOOMS, accuracy_from_probs, probs_vs_zoom
 
-TTA_SCALES = (0.875, 1.0, 1.125)  # VGG lecture 4.2: Q = {S - 32, S, S + 32} at S = 256, as Q / S
 SEED_SPREAD = 0.0016  # He et al. 2016, ResNet-110 on CIFAR-10: std of accuracy over runs (0.16 points)
 
 
