@@ -439,6 +439,8 @@ def run(args) -> dict:
     ckpts = [load_checkpoint(c, device) for c in args.checkpoints]  # fail before the slow part
     data = load_dataset(args.data, cache_dir=args.cache_dir, download=args.download)
     images, labels, val_index = data.val.images, data.val.labels, list(data.val.indices)
+    if data.skipped:
+        print(f"skipped {len(data.skipped)} unreadable image(s): {', '.join(data.skipped[:5])}")
     if args.val_subset:
         pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[: args.val_subset]
         images, labels, val_index = images[pick], labels[pick], [val_index[i] for i in pick.tolist()]
@@ -447,6 +449,27 @@ def run(args) -> dict:
           + (f"; multi-scale averaging over {', '.join(f'{s:g}' for s in args.tta_scales)} x zoom" if args.tta else "")
           + f"; {device}, {torch.get_num_threads()} threads", flush=True)
 
+    rows = _measure(ckpts, data, images, labels, zooms, args, device)
+    print()
+    print("val accuracy (%) at each zoom (wsms_viz.zoom.zoom about the centre; > 1 crops and enlarges, "
+          "< 1 shrinks and pads with the mean colour)")
+    print(format_table(rows, size=images.shape[-1]))
+    baseline = pick_baseline(rows, args.baseline)
+    comparisons = compare(rows, baseline, args.resamples, args.seed)
+    if comparisons:
+        print()
+        print(format_comparisons(comparisons, baseline, args.seed_spread / 100))
+    if not args.no_card and not args.val_subset:
+        _write_cards(rows, data, comparisons, baseline, args)
+    elif args.val_subset:
+        print("\ncards not updated: --val-subset measures only part of the val split")
+    examples = _write_examples(rows, baseline, data, labels, val_index, args)
+    return {"rows": rows, "baseline": baseline, "comparisons": comparisons, "examples": examples}
+
+
+def _measure(ckpts, data: Dataset, images: Tensor, labels: Tensor, zooms: list[float], args,
+             device: torch.device) -> list[Row]:
+    """The rows of every checkpoint (and its TTA row), each evaluated with its card's normalisation."""
     rows: list[Row] = []
     names = set()
     for ck in ckpts:
@@ -468,30 +491,25 @@ def run(args) -> dict:
             r.path = ck.path
         rows += new
         print(f"  {label} ({ck.card.model}): {time.perf_counter() - t0:.0f} s", flush=True)
+    return rows
 
-    print()
-    print("val accuracy (%) at each zoom (wsms_viz.zoom.zoom about the centre; > 1 crops and enlarges, "
-          "< 1 shrinks and pads with the mean colour)")
-    print(format_table(rows, size=images.shape[-1]))
-    baseline = pick_baseline(rows, args.baseline)
-    comparisons = compare(rows, baseline, args.resamples, args.seed)
-    if comparisons:
-        print()
-        print(format_comparisons(comparisons, baseline, args.seed_spread / 100))
 
-    write_cards = not args.no_card and not args.val_subset
-    if write_cards:
-        run_id = new_run_id()
-        for r in rows:
-            if not r.tta:
-                tta_row = next((t for t in rows if t.tta and t.path == r.path), None)
-                update_card(r.path, scale_robustness_entry(
-                    r, tta_row, data, args.tta_scales, comparisons=comparisons, baseline=baseline,
-                    resamples=args.resamples, seed=args.seed, seed_spread=args.seed_spread / 100), run_id)
-        print(f"\nwrote card['scale_robustness'] (run {run_id}) of {', '.join(str(r.path) for r in rows if not r.tta)}")
-    elif args.val_subset:
-        print("\ncards not updated: --val-subset measures only part of the val split")
+def _write_cards(rows: list[Row], data: Dataset, comparisons, baseline: Row, args) -> None:
+    """Every card of this run, stamped with one run id (:func:`new_run_id`)."""
+    run_id = new_run_id()
+    for r in rows:
+        if not r.tta:
+            tta_row = next((t for t in rows if t.tta and t.path == r.path), None)
+            update_card(r.path, scale_robustness_entry(
+                r, tta_row, data, args.tta_scales, comparisons=comparisons, baseline=baseline,
+                resamples=args.resamples, seed=args.seed, seed_spread=args.seed_spread / 100), run_id)
+    print(f"\nwrote card['scale_robustness'] (run {run_id}) of {', '.join(str(r.path) for r in rows if not r.tta)}")
 
+
+def _write_examples(rows: list[Row], baseline: Row, data: Dataset, labels: Tensor, val_index: list[int],
+                    args) -> dict | None:
+    """Paper Fig. 5: ``examples.json``, the val images the baseline gets wrong and the
+    WSMS-Net right at zoom 1, and as many random ones."""
     examples = None
     wsms = pick_wsms(rows, args.wsms)
     if args.examples > 0 and wsms is not None and wsms is not baseline:
@@ -513,7 +531,7 @@ def run(args) -> dict:
               f"{wsms.label} right (paper Fig. 5(a)), and {len(random)} random val images (Fig. 5(b))")
     elif args.examples > 0:
         print("no examples.json: it needs a baseline and a different wsms_* checkpoint")
-    return {"rows": rows, "baseline": baseline, "comparisons": comparisons, "examples": examples}
+    return examples
 
 
 def _common_parent(paths: list[Path]) -> Path:
