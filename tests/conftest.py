@@ -2,11 +2,17 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def one_thread():
-    # On a 2-core machine shared with other jobs, two torch threads wait on each other
-    # (up to 30x slower for these tiny models). One thread changes no result.
-    before = torch.get_num_threads()
+    """Every test runs on one CPU thread and leaves torch's global settings as it found them.
+
+    On a 2-core machine shared with other jobs, two torch threads wait on each other (up
+    to 30-50x slower for these tiny models); one thread changes no result. The trainer
+    sets threads and deterministic mode for its own process, which a test is not, so
+    both are put back after each test.
+    """
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)
     yield
-    torch.set_num_threads(before)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(det)

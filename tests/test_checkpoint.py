@@ -8,7 +8,6 @@ import os
 import pytest
 import torch
 from safetensors.torch import save_file
-from tiny_data import one_thread  # noqa: F401 (autouse fixture)
 
 from wsms_viz import checkpoint as ckpt_mod
 from wsms_viz.cards import ScaleRobustness

@@ -8,7 +8,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from tiny_data import make_imagefolder, one_thread  # noqa: F401 (autouse fixture)
+from tiny_data import make_imagefolder
 
 from wsms_viz.data import NORMALIZATION, Augmenter, imagefolder_root, load_dataset, split_indices, to_model_input
 from wsms_viz.zoom import CIFAR10_MEAN, CIFAR10_STD

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from tiny_data import make_imagefolder, one_thread  # noqa: F401 (autouse fixture)
+from tiny_data import make_imagefolder
 
 from wsms_viz.checkpoint import load_checkpoint, save_checkpoint
 from wsms_viz.evaluation import evaluate as ev

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_data import make_imagefolder, one_thread  # noqa: F401 (autouse fixture)
+from tiny_data import make_imagefolder
 
 from wsms_viz import train as train_mod
 from wsms_viz.checkpoint import load_checkpoint

@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_data import one_thread  # noqa: F401 (autouse fixture)
 
 from wsms_viz.zoom import CIFAR10_MEAN, crop_box, effective_zoom, normalize, zoom, zoom_sweep
 

@@ -5,24 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 from PIL import Image
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tests run on one CPU thread, and leave torch's global settings as they found them.
-
-    The tensors here are tiny: a second thread buys nothing, and on a busy 2-core
-    machine its spin-waiting makes a forward pass up to 50 times slower. The trainer
-    also sets threads and deterministic mode for its own process, which a test is not.
-    """
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(det)
 
 
 def make_imagefolder(root: Path, classes=("cat", "dog", "frog"), per_class: int | dict = 10, size: int = 32,
