@@ -47,6 +47,7 @@ initialised (or trained) layer: channels do not correspond, which the numbers sh
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..cards import CheckpointError
 from ..zoom import crop_box, normalize, zoom
 from .stage_view import StageView, as_batch, require_eval, stage_views
 
@@ -361,7 +363,7 @@ def _read_images(folder: str, n: int, size: int = 32) -> Tensor:
     picks = [files[i * len(files) // n] for i in range(min(n, len(files)))]
     decoded = [pixels for pixels in (decode_file(f, size) for f in picks) if pixels is not None]
     if len(decoded) < 2:
-        raise SystemExit(f"{folder}: fewer than 2 readable image files")
+        raise ValueError(f"{folder}: fewer than 2 readable image files")
     return torch.stack([torch.from_numpy(p.copy()).permute(2, 0, 1).float() / 255 for p in decoded])
 
 
@@ -386,6 +388,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--pairing", choices=PAIRINGS, default="shrink")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    try:
+        models, images, source = _inputs(args)
+    except (CheckpointError, ValueError) as e:  # a bad checkpoint, data source or image folder: said plainly
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"Fig. 1: stage {args.stage + 1} vs stage {args.stage + 1 + args.gap}, block {args.block + 1}, "
+          f"pairing {args.pairing!r}, {images.shape[0]} images from {source}")
+    print(_format(fig1_similarity(models, images, args.block, args.stage, args.gap, args.pairing)))
+
+
+def _inputs(args) -> tuple[dict[str, nn.Module], Tensor, str]:
+    """The models, the images and where the images come from, as the arguments say."""
     if args.checkpoint:
         from ..checkpoint import load_checkpoint
 
@@ -410,9 +424,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         images, source = _read_images(args.image_dir, args.images), args.image_dir
     else:
         images, source = blob_images(args.images, seed=args.seed), f"blob images (seed {args.seed})"
-    print(f"Fig. 1: stage {args.stage + 1} vs stage {args.stage + 1 + args.gap}, block {args.block + 1}, "
-          f"pairing {args.pairing!r}, {images.shape[0]} images from {source}")
-    print(_format(fig1_similarity(models, images, args.block, args.stage, args.gap, args.pairing)))
+    return models, images, source
 
 
 if __name__ == "__main__":
