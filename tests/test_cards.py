@@ -223,3 +223,18 @@ def test_card_is_a_read_only_mapping_of_its_json():
     assert card["classes"] == raw["classes"] and card.get("nothing") is None and len(card) == len(raw)
     with pytest.raises(TypeError):
         card["classes"] = []
+
+
+def test_a_block_can_be_added_through_the_card_or_a_plain_dict(tmp_path):
+    from wsms_viz.checkpoint import write_card
+
+    d = _save(tmp_path / "m")
+    write_card(d, read_card(d).with_block("scale_study", {"rows": [1]}))
+    assert read_card(d)["scale_study"] == {"rows": [1]}
+    write_card(d, {**read_card(d), "scale_study": {"rows": [2]}})
+    assert read_card(d)["scale_study"] == {"rows": [2]}
+    with pytest.raises(ValueError, match="typed field"):
+        read_card(d).with_block("classes", [])
+    with pytest.raises(CheckpointError, match="normalization"):
+        write_card(d, {**read_card(d), "normalization": "xyz"})
+    load_checkpoint(d)

@@ -352,7 +352,15 @@ class Card(Mapping):
         return d.get("source") if isinstance(d, dict) else None
 
     def replace(self, **changes) -> Card:
+        """A copy with typed fields changed (``card.replace(scale_robustness=sr)``)."""
         return replace(self, **changes)
+
+    def with_block(self, key: str, value) -> Card:
+        """A copy with the untyped top-level block ``key`` set (e.g. a study's
+        ``scale_study``); a typed field goes through :meth:`replace` instead."""
+        if key in _TYPED:
+            raise ValueError(f"{key!r} is a typed field: use card.replace({key}=...)")
+        return replace(self, extra={**self.extra, key: value})
 
     def to_dict(self) -> dict:
         return dict(self._json)

@@ -115,8 +115,9 @@ def _write_pair(directory: Path, files: dict[str, bytes]) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_card(directory: str | Path, card: Card) -> None:
-    """The one writer of ``card.json`` (atomic; the weights are not touched)."""
+def write_card(directory: str | Path, card: Card | dict) -> None:
+    """The one writer of ``card.json`` (atomic; the weights are not touched). A dict is
+    validated first (``write_card(d, {**read_card(d), "scale_study": block})`` works)."""
     atomic_write_bytes(Path(directory) / CARD, dumps_card(card).encode())
 
 
