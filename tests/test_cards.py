@@ -238,3 +238,20 @@ def test_a_block_can_be_added_through_the_card_or_a_plain_dict(tmp_path):
     with pytest.raises(CheckpointError, match="normalization"):
         write_card(d, {**read_card(d), "normalization": "xyz"})
     load_checkpoint(d)
+
+
+@pytest.mark.parametrize("name", __import__("wsms_viz.models", fromlist=["x"]).list_models())
+def test_every_registered_models_config_passes_the_card_check(name):
+    from wsms_viz.models import model_config
+
+    with torch.device("meta"):
+        config = model_config(create_model(name))
+    assert cards.check_config(json.loads(json.dumps(config)), "t") == json.loads(json.dumps(config))
+
+
+def test_vgg_round_trips_through_the_card(tmp_path):
+    d = _save(tmp_path / "v", "vgg")
+    assert load_checkpoint(d).card.config["widths"] == list(create_model("vgg").config.widths)
+    _edit(d, lambda raw: raw["config"].update(widths=[64, 10**9, 256]))
+    with pytest.raises(CheckpointError, match=r"config.widths\[1\]"):
+        load_checkpoint(d)

@@ -332,6 +332,7 @@ BAD_ARGS = [
     (["--zooms", "100"], "--zooms must be factors between"),
     (["--set", "width=3"], "--set: bad config for 'resnet20'"),
     (["--set", "noequals"], "--set expects key=value"),
+    (["--set", "num_classes=10000000"], "'config.num_classes' must be an integer in [1, 100000]"),
 ]
 
 

@@ -396,7 +396,7 @@ class Card(Mapping):
     __hash__ = None
 
 
-def _check_config(raw, where: str, path: str = "config", depth: int = 0) -> dict:
+def check_config(raw, where: str, path: str = "config", depth: int = 0) -> dict:
     """Every number in a model config is bounded before any builder sees it, so a card
     cannot make the loader allocate a 10-million-class classifier."""
     raw = _obj(raw, where, path)
@@ -405,16 +405,24 @@ def _check_config(raw, where: str, path: str = "config", depth: int = 0) -> dict
         if k == "num_classes":
             _int(v, where, name, 1, MAX_CLASSES)
         elif isinstance(v, dict):
-            _check_config(v, where, name, depth + 1)
-        elif isinstance(v, bool) or v is None or isinstance(v, str) and len(v) <= 100:
-            continue
-        elif isinstance(v, int):
-            _int(v, where, name, 0, MAX_INT_CONFIG)
-        elif isinstance(v, float):
-            _number(v, where, name, -1e6, 1e6)
+            check_config(v, where, name, depth + 1)
+        elif isinstance(v, list | tuple) and len(v) <= 1000:
+            for i, item in enumerate(v):
+                _config_scalar(item, where, f"{name}[{i}]")
         else:
-            _fail(where, name, f"must be a bounded number, boolean or short string, got {v!r:.80}")
+            _config_scalar(v, where, name)
     return raw
+
+
+def _config_scalar(v, where: str, name: str) -> None:
+    if isinstance(v, bool) or v is None or isinstance(v, str) and len(v) <= 100:
+        return
+    if isinstance(v, int):
+        _int(v, where, name, 0, MAX_INT_CONFIG)
+    elif isinstance(v, float):
+        _number(v, where, name, -1e6, 1e6)
+    else:
+        _fail(where, name, f"must be a bounded number, boolean or short string, got {v!r:.80}")
 
 
 def parse_card(raw: Any, where: str = "card.json") -> Card:
@@ -455,7 +463,7 @@ def parse_card(raw: Any, where: str = "card.json") -> Card:
             _opt_number(v, where, f"metrics.{k}")
     sr = raw.get("scale_robustness")
     card = Card(
-        model=model, config=_check_config(raw["config"], where), classes=classes, sha256=raw["sha256"],
+        model=model, config=check_config(raw["config"], where), classes=classes, sha256=raw["sha256"],
         name=None if raw.get("name") is None else _str(raw["name"], where, "name", 200),
         normalization=None if raw.get("normalization") is None else Normalization.parse(raw["normalization"], where),
         input_size=None if size is None else tuple(_int(s, where, f"input_size[{i}]", 1, 4096)
@@ -568,6 +576,6 @@ def log_of(card: Mapping | None) -> tuple[LogRow, ...]:
 
 
 __all__ = [
-    "CARD_VERSION", "Card", "CheckpointError", "Comparison", "Difference", "LogRow", "Normalization",
+    "CARD_VERSION", "Card", "CheckpointError", "check_config", "Comparison", "Difference", "LogRow", "Normalization",
     "ScaleRobustness", "TTACurve", "ZoomCurve", "curve_of", "dumps_card", "epochs_trained", "loads_card",
     "log_of", "parse_card", "read_card_file"]

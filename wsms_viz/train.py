@@ -57,6 +57,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import __version__
+from .cards import check_config
 from .checkpoint import CheckpointError, atomic_write_bytes, save_checkpoint
 from .data import DEFAULT_CACHE, Augmenter, Dataset, load_dataset, parse_source, to_model_input
 from .evaluation.metrics import DEFAULT_ZOOMS, accuracy_vs_zoom
@@ -272,10 +273,11 @@ def check_args(args) -> Recipe:
     parse_source(args.data)  # a ValueError names the bad source
     _device(args.device)
     config = _parse_config(args.set)
-    try:  # an unknown or out-of-range config field, found on the meta device (no memory)
+    try:  # the bounds a card's config must keep, then the builder's own checks on the meta device (no memory)
+        check_config(config, "--set")
         with torch.device("meta"):
             create_model(args.model, **config)
-    except (ValueError, TypeError) as e:
+    except (CheckpointError, ValueError, TypeError) as e:
         raise UsageError(f"--set: {e}") from None
     return recipe
 
