@@ -445,3 +445,22 @@ def test_library_code_raises_main_maps_to_exit_codes(tmp_path):
         train_mod.train(args)
     assert (train_mod.UsageError.exit_code, train_mod.TrainingDiverged.exit_code, train_mod.WriteFailed.exit_code,
             train_mod.Stopped("x", 15).exit_code) == (2, 3, 4, 143)
+
+
+def test_non_finite_weights_after_a_finite_loss_end_with_exit_3(data_dir, tmp_path, capsys, monkeypatch):
+    # The loss of the last step can be finite while the step it takes leaves inf weights.
+    real, calls = train_mod.train_step, []
+
+    def step_then_blow_up(net, opt, *a, **k):
+        out = real(net, opt, *a, **k)
+        calls.append(1)
+        if len(calls) == 4:  # the epoch's last step (36 images, batches of 8)
+            with torch.no_grad():
+                next(net.parameters()).fill_(float("inf"))
+        return out
+    monkeypatch.setattr(train_mod, "train_step", step_then_blow_up)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        train_mod.main(_args(data_dir, out, epochs=1))
+    assert e.value.code == 3 and "non-finite weights" in capsys.readouterr().err
+    assert not (out / "resume.pt").exists() and not (out / "model.safetensors").exists()
