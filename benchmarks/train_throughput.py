@@ -50,7 +50,7 @@ from wsms_viz.data import (  # noqa: E402
     to_model_input,
 )
 from wsms_viz.evaluation.complexity import count_mults  # noqa: E402
-from wsms_viz.models import create_model  # noqa: E402
+from wsms_viz.models import create_model, model_family  # noqa: E402
 from wsms_viz.train import RECIPES, build_optimizer, train_step  # noqa: E402
 
 
@@ -242,7 +242,7 @@ def main(argv=None) -> None:
     for clock, title in (("wall", "wall-clock time"), ("cpu", "CPU time of this process")):
         print(f"\n{title}:")
         meds[clock] = _table(results, clock, args.batch_size)
-    base = next((m for m in results if not m.startswith(("wsms_", "ms_"))), None)
+    base = next((m for m in results if model_family(m) == "baseline"), None)
     for name in results:
         if base and name != base and name.endswith(base):
             mb, mw = count_mults(base), count_mults(name)
