@@ -3,11 +3,13 @@ toggles, multi-scale averaging, uploads good and bad, and the no-checkpoint case
 
 Runs on a fresh clone without ../shared: the checkpoints are random-init models written
 with save_checkpoint into a temp dir (WSMS_CHECKPOINTS), the dataset a few generated
-JPEGs in the cifar10-jpeg layout (WSMS_DATA).
+JPEGs in the cifar10-jpeg layout (WSMS_DATA_ROOTS).
 """
 
 import io
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,7 @@ def env(tmp_path_factory):
         ]}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WSMS_CHECKPOINTS", str(ckpts))
-        mp.setenv("WSMS_DATA", str(data))
+        mp.setenv("WSMS_DATA_ROOTS", f"tiny CIFAR={data}")
         yield base
 
 
@@ -192,10 +194,10 @@ def test_architecture_page_shows_shapes(env):
 
 def test_no_checkpoints_offers_untrained_models(tmp_path, monkeypatch):
     monkeypatch.setenv("WSMS_CHECKPOINTS", str(tmp_path / "none"))
-    monkeypatch.setenv("WSMS_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setenv("WSMS_DATA_ROOTS", f"gone={tmp_path / 'no-data'}")
     at = start()
     assert any("untrained" in w.value and "python -m wsms_viz.train" in w.value for w in at.warning)
-    assert any("does not exist" in e.value for e in at.sidebar.error)  # the missing dataset folder
+    assert any("shares no dataset" in i.value for i in at.sidebar.info)  # the missing folder is left out
     at.sidebar.radio(key="source").set_value("Sample photos").run()
     assert not at.exception and len(top5(at)) == 3
 
@@ -239,3 +241,96 @@ def test_integration_and_feature_pages(env):
         assert not at.exception, at.exception
     at.selectbox(key="fm_block").set_value(1).run()
     assert not at.exception, at.exception
+
+
+# --- a class on one server: visitors pick datasets by label and never see a server path ----
+
+ABSOLUTE_PATH = re.compile(r"(?<![\w.])(?:~|/[\w.-]+)/[\w.-]+")
+
+
+def shown_texts(at: AppTest) -> list[str]:
+    """The text of every alert, caption, markdown and exception on the page and in the sidebar."""
+    kinds = ("error", "warning", "info", "success", "caption", "markdown", "exception", "title")
+    return [str(getattr(e, "value", "") or getattr(e, "message", "")) for k in kinds for e in at.get(k)]
+
+
+def assert_no_server_path(at: AppTest, *paths: Path) -> None:
+    for text in shown_texts(at):
+        for p in paths:
+            assert str(p) not in text, text
+        assert not ABSOLUTE_PATH.search(text), text
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_has_a_free_text_path(env, page):
+    at = start(page)
+    assert not at.text_input and not at.text_area
+
+
+@pytest.mark.parametrize("attack", ["/", "/etc", "../../..", "~", "~/.ssh", "tiny CIFAR/../../.."])
+def test_traversal_strings_never_reach_the_filesystem(env, monkeypatch, attack):
+    from wsms_viz.app import images
+
+    opened = []
+    real_init = images.Gallery.__init__
+
+    def spy(self, root):
+        opened.append(Path(root).resolve())
+        real_init(self, root)
+
+    monkeypatch.setattr(images.Gallery, "__init__", spy)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["data_dir"] = attack
+    at.query_params["dataset"] = attack
+    at.session_state["data_dir"] = attack  # what the old free-text field was keyed on
+    at.run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="dataset").options == ["tiny CIFAR"]
+    with pytest.raises(Exception):  # noqa: B017 (AppTest refuses a value that is not an option)
+        at.sidebar.selectbox(key="dataset").set_value(attack).run()
+    allowed = (env / "data").resolve()
+    assert all(p == allowed for p in opened), opened
+    assert any("tiny CIFAR" not in c.value and "#0" in c.value for c in at.caption)  # a dataset image is shown
+
+
+def test_datasets_are_picked_by_label_among_the_configured_ones(env, monkeypatch, tmp_path):
+    other = make_dataset(tmp_path / "other")
+    monkeypatch.setenv("WSMS_DATA_ROOTS", os.pathsep.join(
+        [f"tiny CIFAR={env / 'data'}", f"second={other}", f"gone={tmp_path / 'missing'}"]))
+    at = start()
+    picker = at.sidebar.selectbox(key="dataset")
+    assert picker.options == ["tiny CIFAR", "second"]  # a missing folder is left out
+    picker.set_value("second").run()
+    assert not at.exception and any("airplane #0" in c.value for c in at.caption)
+    assert_no_server_path(at, tmp_path, env)
+
+
+def test_errors_name_no_server_path(env, monkeypatch, tmp_path):
+    """A broken dataset, a broken checkpoint, unreadable examples and a missing example
+    file: each gets a message, none of which shows where the server keeps its files."""
+    (tmp_path / "not_images" / "junk").mkdir(parents=True)
+    (tmp_path / "not_images" / "junk" / "notes.txt").write_text("no images here")
+    ckpts = tmp_path / "checkpoints"
+    make_checkpoint(ckpts, "resnet20", 1, full_card=False)
+    make_checkpoint(ckpts, "wsms_resnet20", 2, full_card=False)
+    (ckpts / "wsms_resnet20" / "card.json").write_text("{ not json")
+    monkeypatch.setenv("WSMS_CHECKPOINTS", str(ckpts))
+    monkeypatch.setenv("WSMS_DATA_ROOTS", f"broken={tmp_path / 'not_images'}")
+    at = start()
+    errors = [e.value for e in at.sidebar.error]
+    assert any("not an ImageFolder" in e for e in errors), errors
+    assert any("card.json" in e and "not valid JSON" in e for e in errors), errors
+    assert_no_server_path(at, tmp_path, env)
+    (ckpts / "examples.json").write_text(json.dumps({"image_root": str(tmp_path / "not_images"), "examples": [
+        {"file": "/etc/hostname", "label": "cat", "baseline": {"pred": "dog"}, "wsms": {"pred": "cat"}},
+        {"file": str(tmp_path / "nowhere.jpg"), "label": "cat", "baseline": {"pred": "dog"}, "wsms": {"pred": "cat"}},
+    ]}))
+    at = start()
+    at.sidebar.radio(key="source").set_value("Baseline wrong, WSMS right").run()
+    assert not at.exception
+    if Path("/etc/hostname").is_file():  # a real file outside the shared folders: refused, not read
+        assert any("outside the datasets this server shares" in e.value for e in at.sidebar.error)
+    assert_no_server_path(at, tmp_path, env)
+    at.sidebar.selectbox(key="example").set_value(1).run()
+    assert any("nowhere.jpg is not found" in e.value for e in at.sidebar.error)
+    assert_no_server_path(at, tmp_path, env)

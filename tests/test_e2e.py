@@ -57,7 +57,8 @@ def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
     make_checkpoint(base / "checkpoints", "resnet20", 1, full_card=False)
     make_checkpoint(base / "checkpoints", "wsms_resnet20", 2, full_card=True)
-    env = {**os.environ, "WSMS_CHECKPOINTS": str(base / "checkpoints"), "WSMS_DATA": str(make_dataset(base / "data"))}
+    env = {**os.environ, "WSMS_CHECKPOINTS": str(base / "checkpoints"),
+           "WSMS_DATA_ROOTS": f"tiny={make_dataset(base / 'data')}"}
     port = free_port()
     proc = start_server(port, env)
     try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import struct
 import warnings
@@ -406,15 +405,6 @@ def _find_cifar_batches(root: Path) -> tuple[list[str], np.ndarray, list[int]] |
         except (OSError, KeyError, ValueError, pickle.UnpicklingError, EOFError) as e:
             raise ImageError(f"{d} looks like a CIFAR root but cannot be read: {e}") from None
     return None
-
-
-def default_data_dir(repo_root: str | Path | None = None) -> Path:
-    """``$WSMS_DATA``, else ``../shared/datasets/cifar10-jpeg`` beside the repository."""
-    env = os.environ.get("WSMS_DATA")
-    if env:
-        return Path(env).expanduser()
-    repo = Path(repo_root) if repo_root else Path(__file__).resolve().parents[2]
-    return repo.parent / "shared" / "datasets" / "cifar10-jpeg"
 
 
 def encode(pixels: np.ndarray, max_side: int | None = None, fmt: str = "PNG") -> bytes:

@@ -18,14 +18,13 @@ import torch
 
 from ..checkpoint import CheckpointError
 from ..zoom import normalize
-from . import catalog, predict
+from . import catalog, predict, roots
 from .images import (
     IMAGE_SUFFIXES,
     DecodedImage,
     Gallery,
     ImageError,
     decode_image,
-    default_data_dir,
     load_image_file,
     load_sample,
     sample_photos,
@@ -230,7 +229,7 @@ def untrained_notice(sel: Selection) -> None:
     if sel.any_untrained:
         st.warning(
             "These models are **untrained** (random weights): the pages work, but their predictions "
-            f"mean nothing yet. No checkpoints in `{sel.checkpoint_root}` yet: train with "
+            "mean nothing yet. This server has no trained checkpoints yet: train with "
             f"`{catalog.TRAIN_HINT}`.", icon=":material/warning:")
 
 
@@ -253,13 +252,13 @@ def sidebar() -> Selection:
     trained = not keys[0].startswith(catalog.UNTRAINED_PREFIX)
     sb.subheader("Models")
     if not trained:
-        sb.caption(f"No checkpoints in `{root}` yet: train with `python -m wsms_viz.train ...`. "
+        sb.caption("No trained checkpoints on this server yet: train with `python -m wsms_viz.train ...`. "
                    "Showing untrained models.")
     picked = sb.multiselect("Models to compare", keys, default=keys[:4], format_func=catalog.label_of,
                             key="models", persist_state="session")
     models, errors = load_models(picked)
     for e in errors:
-        sb.error(e)
+        sb.error(public(e))
     sb.subheader("Image")
     image = _image_picker(sb, root)
     sb.caption("Zoom centre (fractions of width and height)")
@@ -281,19 +280,42 @@ def _image_picker(sb, root: Path) -> DecodedImage | None:
     if source == SOURCES[2]:
         return _uploaded_image(sb)
     if ex_error:
-        sb.error(ex_error)
+        sb.error(public(ex_error))
     return _example_image(sb, examples, root)
 
 
+def data_roots() -> list[roots.DataRoot]:
+    """The datasets whoever started the server shares (``WSMS_DATA_ROOTS``, see :mod:`.roots`)."""
+    return roots.configured_roots()
+
+
+def chosen_root() -> roots.DataRoot | None:
+    """The dataset this session picked, by label (the first one until it picks)."""
+    shared = data_roots()
+    return roots.by_label(shared, st.session_state.get("dataset")) or (shared[0] if shared else None)
+
+
+def public(message: str) -> str:
+    """``message`` with every server path replaced by a label (see :func:`roots.redact`)."""
+    named = {r.path: r.label for r in data_roots()}
+    named |= {catalog.checkpoint_root(REPO): "checkpoints", REPO: "the app folder"}
+    return roots.redact(message, named)
+
+
 def _dataset_image(sb) -> DecodedImage | None:
-    default = str(catalog_default_data())
-    data_dir = sb.text_input("Dataset folder", default, key="data_dir", persist_state="session",
-                             help="An ImageFolder, the cifar10-jpeg folder or a torchvision CIFAR root "
-                                  "(set WSMS_DATA to change the default).")
+    shared = data_roots()
+    if not shared:
+        sb.info("This server shares no dataset (whoever starts it lists them in WSMS_DATA_ROOTS). "
+                "Try the sample photos or upload your own.")
+        return None
+    labels = [r.label for r in shared]
+    label = sb.selectbox("Dataset", labels, key="dataset", persist_state="session",
+                         help="The datasets this server shares; whoever starts the app chooses them.")
+    root = roots.by_label(shared, label) or shared[0]
     try:
-        g = gallery(str(Path(data_dir).expanduser()))
+        g = gallery(str(root.path))
     except ImageError as e:
-        sb.error(f"{e}. Try the sample photos meanwhile.")
+        sb.error(f"{public(str(e))}. Try the sample photos meanwhile.")
         return None
     sb.caption(f"{g.kind}: {g.split_note}.")
     cls = sb.selectbox("Class", g.classes, key="data_class", persist_state="session")
@@ -306,12 +328,8 @@ def _dataset_image(sb) -> DecodedImage | None:
     try:
         return g.load(items[int(i)])
     except ImageError as e:
-        sb.error(str(e))
+        sb.error(public(str(e)))
         return None
-
-
-def catalog_default_data() -> Path:
-    return default_data_dir(REPO)
 
 
 def _uploaded_image(sb) -> DecodedImage | None:
@@ -346,18 +364,22 @@ def _example_image(sb, examples: list[catalog.Example], root: Path) -> DecodedIm
     i = sb.selectbox("Example", range(len(examples)), format_func=labels.__getitem__, key="example",
                      persist_state="session")
     ex = examples[int(i)]
-    data_dir = Path(st.session_state.get("data_dir") or catalog_default_data())
+    data = chosen_root()
+    shared = [r.path for r in data_roots()] + [root]
     try:
-        path = catalog.resolve_example_path(ex, root, data_dir, REPO)
+        path = catalog.resolve_example_path(ex, root, *(r.path for r in data_roots()), REPO)
+        if path is not None and not roots.inside(path, shared):
+            sb.error(public(f"example {i}: its file {ex.path} is outside the datasets this server shares"))
+            return None
         if path is not None:
             img = load_image_file(path)
-        elif ex.index is not None:
-            img = gallery(str(data_dir)).at(ex.index)
+        elif ex.index is not None and data is not None:
+            img = gallery(str(data.path)).at(ex.index)
         else:
-            sb.error(f"example {i}: its file {ex.path} is not found")
+            sb.error(public(f"example {i}: its file {ex.path} is not found"))
             return None
     except (ImageError, IndexError) as e:
-        sb.error(f"example {i}: {e}")
+        sb.error(public(f"example {i}: {e}"))
         return None
     if ex.label is not None:
         img.label = catalog.class_name(ex.label, names)
@@ -498,7 +520,10 @@ def fig1_rows(sel: Selection) -> list:
         st.info("Pick a WSMS-Net (and an MS-Net to compare) in the sidebar for this measurement.")
         return []
     try:
-        g = gallery(str(Path(st.session_state.get("data_dir") or catalog_default_data()).expanduser()))
+        data = chosen_root()
+        if data is None:
+            raise ImageError("no dataset")
+        g = gallery(str(data.path))
         n = min(16, len(g))
         imgs = [g.at(i * (len(g) // n)).pixels for i in range(n)]
         images = torch.stack([predict.zoom_stack(predict.prepare(p), [1.0])[0] for p in imgs])

@@ -1,0 +1,123 @@
+"""What the app may read from disk: chosen by whoever starts the server, never by a visitor.
+
+A class runs the app on one server and hands out its URL, so a visitor must not be able
+to name a folder: they pick a dataset from a list by its label, and the app reads only
+the folders that list was built from. The list is fixed at start:
+
+* ``WSMS_DATA_ROOTS``: ``label=folder`` entries separated by ``os.pathsep`` (``:`` on
+  Linux and macOS), e.g. ``CIFAR-10=/data/cifar10-jpeg:Our photos=/srv/class-photos``;
+  an entry without ``label=`` is labelled with its folder's name.
+* else ``WSMS_DATA``: one folder (the older, single-dataset setting);
+* else ``../shared/datasets/cifar10-jpeg`` beside the repository, when it is there.
+
+Folders that do not exist are left out (the server's log says which). Checkpoints come
+from ``WSMS_CHECKPOINTS`` (default ``checkpoints/``), fixed the same way
+(:func:`wsms_viz.app.catalog.checkpoint_root`).
+
+Messages shown to visitors go through :func:`redact`, which replaces every server path
+with a label, so an error never reveals the server's directory layout. No streamlit here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_ROOTS = "WSMS_DATA_ROOTS"
+ENV_ONE = "WSMS_DATA"
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_LABEL, DEFAULT_FOLDER = "CIFAR-10", ("shared", "datasets", "cifar10-jpeg")  # beside the repository
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """One dataset folder the operator shares, under the label visitors see."""
+
+    label: str
+    path: Path  # absolute, symlinks resolved
+
+
+def parse_roots(spec: str) -> list[tuple[str, str]]:
+    """``(label, folder)`` pairs of a ``WSMS_DATA_ROOTS`` value (see the module docstring).
+
+    Example:
+        >>> parse_roots("CIFAR-10=/data/c10" + os.pathsep + "/srv/photos")
+        [('CIFAR-10', '/data/c10'), ('photos', '/srv/photos')]
+    """
+    out = []
+    for entry in spec.split(os.pathsep):
+        entry = entry.strip()
+        if not entry:
+            continue
+        label, sep, folder = entry.partition("=")
+        if not sep:
+            label, folder = Path(entry).name or entry, entry
+        out.append((label.strip(), folder.strip()))
+    return out
+
+
+def configured_roots(environ: Mapping[str, str] | None = None, repo: Path = REPO) -> list[DataRoot]:
+    """The dataset folders this server shares, in the operator's order, each label once."""
+    environ = os.environ if environ is None else environ
+    if environ.get(ENV_ROOTS):
+        pairs = parse_roots(environ[ENV_ROOTS])
+    elif environ.get(ENV_ONE):
+        folder = environ[ENV_ONE]
+        pairs = [(Path(folder).name or folder, folder)]
+    else:
+        default = repo.parent.joinpath(*DEFAULT_FOLDER)
+        pairs = [(DEFAULT_LABEL, str(default))]
+        if not default.is_dir():
+            return []  # no dataset beside the repository: sample photos and uploads still work
+    roots: list[DataRoot] = []
+    for label, folder in pairs:
+        path = Path(folder).expanduser()
+        path = (path if path.is_absolute() else repo / path).resolve()
+        if not path.is_dir():
+            print(f"wsms-viz: dataset {label!r} left out: {path} is not a folder", file=sys.stderr)
+            continue
+        if label in {r.label for r in roots}:
+            label = f"{label} ({len(roots) + 1})"
+        roots.append(DataRoot(label, path))
+    return roots
+
+
+def by_label(roots: Iterable[DataRoot], label: str | None) -> DataRoot | None:
+    """The root called ``label``, else None: a visitor's choice is only ever a key into the list."""
+    return next((r for r in roots if r.label == label), None)
+
+
+def inside(path: str | Path, folders: Iterable[str | Path]) -> bool:
+    """Whether ``path`` (symlinks resolved) lies in one of ``folders``."""
+    try:
+        p = Path(path).resolve()
+    except (OSError, RuntimeError):
+        return False
+    return any(p.is_relative_to(Path(f).resolve()) for f in folders)
+
+
+# An absolute POSIX path (or ~/...) in a message: at least one "/name" segment.
+_ABS_PATH = re.compile(r"(?<![\w.:/~])(?:~(?=/))?/(?:[^\s/`'\"(),:;]+/)*[^\s/`'\"(),:;]+")
+
+
+def redact(message: str, named: Mapping[str | Path, str] = ()) -> str:
+    """``message`` with every server path replaced: ``named`` folders by their label, any
+    other absolute path by its last part (the file or folder name a person can act on).
+
+    Example:
+        >>> redact("/srv/data/cat/1.jpg is damaged", {"/srv/data": "CIFAR-10"})
+        'CIFAR-10/cat/1.jpg is damaged'
+        >>> redact("dataset directory /home/me/x does not exist")
+        'dataset directory x does not exist'
+    """
+    named = dict(named)
+    # Longest first, so a folder inside another one gets its own label.
+    for folder, label in sorted(named.items(), key=lambda kv: -len(str(kv[0]))):
+        for form in {str(folder), str(Path(folder).resolve())}:
+            if form and form != "/":
+                message = message.replace(form, label)
+    return _ABS_PATH.sub(lambda m: Path(m.group(0)).name or "", message)
