@@ -21,23 +21,28 @@ st.caption(f"Image: **{sel.image.name}**"
              "to the 32x32 pixels the networks see.")
 
 
+top = st.columns([3, 2])
+stages_on = ui.stage_toggles(top[1], sel.models)
+tta = top[1].toggle("VGG multi-scale averaging for the baseline", key="tta",
+                    help="Average the baseline's softmax over the image at 0.875x, 1x and 1.125x the "
+                         "current zoom (VGG's Q = {S-32, S, S+32}).")
+args = (sel.image.key, sel.center, sel.model_keys, stages_on, tta)
+sweeps = ui.sweeps(*args, _pixels=sel.image.pixels)
+cls = ui.class_picker(top[0], sweeps, sel.image.label)
+
+
+# Only the zoom slider and what it changes rerun on release: the top-5 tables and the
+# script that moves the animation. The animation (26 frames, ~160 KB of JSON) stays
+# outside, so a release does not serialise and send it again.
 @st.fragment
 def live():
-    top = st.columns([3, 2, 3])
-    zoom = ui.zoom_slider(top[0])
-    stages_on = ui.stage_toggles(top[2], sel.models)
-    tta = top[2].toggle("VGG multi-scale averaging for the baseline", key="tta",
-                        help="Average the baseline's softmax over the image at 0.875x, 1x and 1.125x the "
-                             "current zoom (VGG's Q = {S-32, S, S+32}).")
-    args = (sel.image.key, sel.center, sel.model_keys, stages_on, tta)
-    sweeps = ui.sweeps(*args, _pixels=sel.image.pixels)
-    cls = ui.class_picker(top[1], sweeps, sel.image.label)
+    zoom = ui.zoom_slider()
     ui.top5_columns(sweeps, zoom, cls)
-    st.caption("Drag the slider under the figure for a live preview: the browser already holds every zoom "
-               "step. The Zoom slider above sets the zoom the other pages use.")
-    st.plotly_chart(Prebuilt(ui.animation(*args, cls, _pixels=sel.image.pixels)), key="zoom_animation",
-                    config={"displayModeBar": False})
     ui.sync_animation(zoom, ui.animation_token(*args, cls))
 
 
 live()
+st.caption("Drag the slider under the figure for a live preview: the browser already holds every zoom "
+           "step. The Zoom slider above sets the zoom the other pages use.")
+st.plotly_chart(Prebuilt(ui.animation(*args, cls, _pixels=sel.image.pixels)), key="zoom_animation",
+                config={"displayModeBar": False})

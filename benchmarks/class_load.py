@@ -1,0 +1,246 @@
+"""A class on one server: `python benchmarks/class_load.py --sessions 1 10 30`.
+
+For each N it starts `streamlit run app.py`, opens N browser sessions at once (one
+headless Chromium, Debian's, driven by Playwright; each session its own browser context,
+so its own Streamlit session and renderer process), waits until every one shows the zoom
+page, then has every session drag the Zoom slider and release it ``--releases`` times,
+all at the same time, with ``--pause`` seconds (jittered) between a session's releases,
+as students would. It prints:
+
+* p50 / p95 / max latency from the release (the ``pointerup`` event, timed inside the page)
+  to the page showing the new zoom in every top-5 header and in the animation;
+* the server's CPU seconds per update and its resident memory (RSS, and the peak) at
+  the end, read from ``/proc`` of the server process;
+* the CPU the browsers (Chromium and the Playwright driver) used over the same window:
+  on one machine they share the cores with the server, so part of the latency is theirs.
+
+It uses the checkpoints and datasets the app finds by default (``checkpoints/``,
+``WSMS_DATA_ROOTS`` or ``../shared/datasets/cifar10-jpeg``), the first four models as the
+app selects them. ``--gc`` runs the server with ``runner.postScriptGC = true`` (Streamlit's
+default) for comparison. Linux only (``/proc``). Figures only, no pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
+                 "--disable-backgrounding-occluded-windows"]
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+# --- /proc: CPU time and memory of a process tree ---------------------------------------
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def tree(pid: int, exclude: set[int] = frozenset()) -> list[int]:
+    kids, out, todo = _children(), [], [pid]
+    while todo:
+        p = todo.pop()
+        if p in exclude:
+            continue
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """``(RSS, peak RSS)`` of one process in MB."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+
+
+# --- the server -------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, gc: bool) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--runner.postScriptGC", "true" if gc else "false"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not start")
+
+
+# --- one student ------------------------------------------------------------------------
+
+# Records when the mouse button goes up, in the page's own clock (pointerup: the slider
+# cancels pointerdown, and then the browser sends no mouseup).
+_LISTEN = """() => { window.__up = 0;
+  document.addEventListener('pointerup', () => { window.__up = performance.now(); }, true); }"""
+
+# Resolves with the ms from the last pointerup to the page showing zoom z: every top-5
+# header ends " at <z>x" and the animation's slider label too.
+_UPDATED = """(z) => new Promise((resolve) => {
+  const done = () => {
+    const heads = [...document.querySelectorAll('[data-testid="stMarkdownContainer"] p')]
+      .map(p => p.innerText).filter(t => / at \\d\\.\\dx$/.test(t));
+    const label = document.querySelector('.js-plotly-plot text.slider-label');
+    return heads.length > 0 && heads.every(t => t.endsWith(' at ' + z + 'x'))
+      && label && label.textContent.endsWith(z + 'x');
+  };
+  const finish = () => { obs.disconnect(); clearInterval(tick); resolve(performance.now() - window.__up); };
+  const check = () => { if (done()) finish(); };
+  const obs = new MutationObserver(check);
+  const tick = setInterval(check, 100);
+  obs.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+  check();
+})"""
+
+_READY = """(n) => {
+  const heads = [...document.querySelectorAll('[data-testid="stMarkdownContainer"] p')]
+    .map(p => p.innerText).filter(t => / at \\d\\.\\dx$/.test(t));
+  return heads.length >= n && document.querySelector('.js-plotly-plot text.slider-label') !== null;
+}"""
+
+
+async def open_session(browser, url: str, models: int):
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1600})
+    pg = await ctx.new_page()
+    await pg.goto(url, timeout=600_000)
+    await pg.wait_for_function(_READY, arg=models, polling=500, timeout=900_000)
+    await pg.evaluate(_LISTEN)
+    return ctx, pg
+
+
+async def student(pg, releases: int, pause: float, rng: random.Random, out: list[float], missed: list[int]):
+    slider = pg.locator('[data-testid="stMain"] [data-testid="stSlider"]').filter(has_text="Zoom")
+    value = slider.locator('input[type="range"]')
+    thumb = value.locator("xpath=../..")
+    await thumb.scroll_into_view_if_needed()
+    track = await slider.locator('[data-orientation="horizontal"]').nth(1).bounding_box()
+    last = await value.input_value()
+    for _ in range(releases):
+        await asyncio.sleep(pause * rng.uniform(0.5, 1.5))
+        box = await thumb.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        target = rng.uniform(0.6, 2.9)
+        await pg.mouse.move(x, y)
+        await pg.mouse.down()
+        await pg.mouse.move(track["x"] + track["width"] * (target - 0.5) / 2.5, y, steps=6)
+        z = f"{float(await value.input_value()):.1f}"
+        await pg.mouse.up()
+        if z == last:  # the thumb did not move: no update to wait for
+            missed.append(1)
+            continue
+        out.append(await pg.evaluate(_UPDATED, z))
+        last = z
+
+
+async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, seed: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    port = free_port()
+    server = start_server(port, gc)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        chromium = os.environ.get("WSMS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            t = time.perf_counter()
+            # Open them a few at a time: 30 first loads at once time out on 2 cores.
+            sessions = []
+            for i in range(0, n, 5):
+                sessions += await asyncio.gather(*(open_session(browser, url, models) for _ in range(min(5, n - i))))
+            load_s = time.perf_counter() - t
+            browsers = lambda: tree(os.getpid(), exclude={server.pid})  # noqa: E731
+            s0, b0, t0 = cpu_seconds([server.pid]), cpu_seconds(browsers()), time.perf_counter()
+            lat: list[float] = []
+            missed: list[int] = []
+            await asyncio.gather(*(student(pg, releases, pause, random.Random(seed + i), lat, missed)
+                                   for i, (_, pg) in enumerate(sessions)))
+            wall = time.perf_counter() - t0
+            s1, b1 = cpu_seconds([server.pid]), cpu_seconds(browsers())
+            rss, peak = memory_mb(server.pid)
+            await browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    lat.sort()
+    return dict(n=n, updates=len(lat), missed=len(missed), load_s=load_s, wall=wall,
+                p50=statistics.median(lat), p95=lat[min(len(lat) - 1, int(0.95 * len(lat)))], max=lat[-1],
+                server_cpu=(s1 - s0) / max(1, len(lat)), server_util=(s1 - s0) / wall,
+                browser_util=(b1 - b0) / wall, rss=rss, peak=peak)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, nargs="+", default=[1, 10, 30])
+    ap.add_argument("--releases", type=int, default=6, help="slider releases per session")
+    ap.add_argument("--pause", type=float, default=1.0, help="mean seconds between one session's releases")
+    ap.add_argument("--gc", action="store_true", help="runner.postScriptGC = true (Streamlit's default)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    sys.path.insert(0, str(REPO))
+    from wsms_viz.app.catalog import available, checkpoint_root, label_of
+
+    keys = available(checkpoint_root(REPO))[:4]
+    print(f"models: {', '.join(label_of(k) for k in keys)}; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} before the run (other jobs on the machine slow every figure); "
+          f"postScriptGC {'on' if args.gc else 'off'}; {args.releases} releases per session, "
+          f"{args.pause:.1f} s apart on average")
+    print("| sessions | updates | release -> updated p50 / p95 / max (ms) | server CPU per update (ms) "
+          "| server CPU use | browsers' CPU use | server RSS / peak (MB) | all sessions loaded (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in args.sessions:
+        r = asyncio.run(run_class(n, args.releases, args.pause, len(keys), args.gc, args.seed))
+        print(f"| {r['n']} | {r['updates']} | {r['p50']:.0f} / {r['p95']:.0f} / {r['max']:.0f} "
+              f"| {1000 * r['server_cpu']:.1f} | {r['server_util']:.2f} cores | {r['browser_util']:.2f} cores "
+              f"| {r['rss']:.0f} / {r['peak']:.0f} | {r['load_s']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
