@@ -3,13 +3,25 @@
 The entry page only routes. Each page is a thin script in app_pages/ (not pages/: Streamlit
 would also auto-discover that folder, and a first visit straight to a page's URL would then
 skip this file and its st.navigation) that draws the shared
-sidebar (image, models, zoom centre) with ``ui.sidebar()`` and calls into wsms_viz.
+sidebar (image, models, zoom centre) with ``ui.page()`` and calls into wsms_viz.
 The sidebar is drawn by the pages, not here: Streamlit 1.67 does not resend unchanged
 entrypoint elements on a rerun, and AppTest, which builds its tree from one run's
 messages, then loses them.
 """
 
 import streamlit as st
+import torch
+
+from wsms_viz.app.catalog import app_threads
+
+# The models are small (32x32 inputs), so a second intra-op thread gains little, and when
+# anything else uses the CPU, OpenMP threads waiting on each other make it far slower:
+# Integrated Gradients on wsms_resnet20 took 0.11 s with one thread and 10.8 s with two
+# beside a training run on the 2-core machine (benchmarks/attribution_speed.py --threads).
+# $WSMS_THREADS overrides. Process-wide, so every session gets it; set here, by the app,
+# not when a module is imported.
+if torch.get_num_threads() != app_threads():
+    torch.set_num_threads(app_threads())
 
 st.set_page_config(page_title="wsms-viz: WSMS-Net in class", page_icon=":material/zoom_in:", layout="wide")
 

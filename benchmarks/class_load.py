@@ -12,7 +12,8 @@ as students would. It prints:
 * the server's CPU seconds per update and its resident memory (RSS, and the peak) at
   the end, read from ``/proc`` of the server process;
 * the CPU the browsers (Chromium and the Playwright driver) used over the same window:
-  on one machine they share the cores with the server, so part of the latency is theirs.
+  on one machine they share the cores with the server, so part of the latency is theirs;
+* the 1-minute load average at the end: everything else the machine was running.
 
 It uses the checkpoints and datasets the app finds by default (``checkpoints/``,
 ``WSMS_DATA_ROOTS`` or ``../shared/datasets/cifar10-jpeg``), the first four models as the
@@ -201,6 +202,7 @@ async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, 
             wall = time.perf_counter() - t0
             s1, b1 = cpu_seconds([server.pid]), cpu_seconds(browsers())
             rss, peak = memory_mb(server.pid)
+            load = os.getloadavg()[0]
             await browser.close()
     finally:
         server.terminate()
@@ -212,7 +214,7 @@ async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, 
     return dict(n=n, updates=len(lat), missed=len(missed), load_s=load_s, wall=wall,
                 p50=statistics.median(lat), p95=lat[min(len(lat) - 1, int(0.95 * len(lat)))], max=lat[-1],
                 server_cpu=(s1 - s0) / max(1, len(lat)), server_util=(s1 - s0) / wall,
-                browser_util=(b1 - b0) / wall, rss=rss, peak=peak)
+                browser_util=(b1 - b0) / wall, rss=rss, peak=peak, load=load)
 
 
 def main() -> None:
@@ -233,13 +235,13 @@ def main() -> None:
           f"postScriptGC {'on' if args.gc else 'off'}; {args.releases} releases per session, "
           f"{args.pause:.1f} s apart on average")
     print("| sessions | updates | release -> updated p50 / p95 / max (ms) | server CPU per update (ms) "
-          "| server CPU use | browsers' CPU use | server RSS / peak (MB) | all sessions loaded (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| server CPU use | browsers' CPU use | server RSS / peak (MB) | all sessions loaded (s) | load average |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in args.sessions:
         r = asyncio.run(run_class(n, args.releases, args.pause, len(keys), args.gc, args.seed))
         print(f"| {r['n']} | {r['updates']} | {r['p50']:.0f} / {r['p95']:.0f} / {r['max']:.0f} "
               f"| {1000 * r['server_cpu']:.1f} | {r['server_util']:.2f} cores | {r['browser_util']:.2f} cores "
-              f"| {r['rss']:.0f} / {r['peak']:.0f} | {r['load_s']:.0f} |", flush=True)
+              f"| {r['rss']:.0f} / {r['peak']:.0f} | {r['load_s']:.0f} | {r['load']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from wsms_viz.app.framing import frame
 from wsms_viz.app.images import (
     BACKGROUND,
     MAX_PIXELS,
@@ -19,7 +20,6 @@ from wsms_viz.app.images import (
     decode_image,
     load_sample,
     sample_photos,
-    square_crop,
 )
 
 
@@ -176,8 +176,8 @@ def test_one_pixel_wide_images(size):
     img = decode_image(encode(Image.new("RGB", size, (10, 20, 30)), "PNG"), "thin.png")
     assert img.pixels.shape == (size[1], size[0], 3)
     assert any("tiny image" in n for n in img.notes)
-    sq, center = square_crop(img.pixels, (0.5, 0.5))
-    assert sq.shape[:2] == (1, 1) and all(0 <= c <= 1 for c in center)
+    f = frame(img.pixels.shape, (0.5, 0.5))
+    assert f.square(img.pixels).shape[:2] == (1, 1) and all(0 <= c <= 1 for c in f.center)
 
 
 def test_large_photo_keeps_its_resolution():
@@ -195,11 +195,11 @@ def test_webp_and_bmp():
 def test_square_crop_follows_the_centre():
     a = np.zeros((10, 30, 3), np.uint8)
     a[:, 20:] = 255
-    sq, (cy, cx) = square_crop(a, (0.5, 0.9))
-    assert sq.shape == (10, 10, 3) and sq.mean() == 255  # slid to the right edge
-    assert cy == 0.5 and 0.6 < cx <= 1.0
-    sq, (cy, cx) = square_crop(a, (0.5, 0.5))
-    assert sq.shape == (10, 10, 3) and (cy, cx) == (0.5, 0.5)
+    f = frame(a.shape, (0.5, 0.9))
+    assert f.square(a).shape == (10, 10, 3) and f.square(a).mean() == 255  # slid to the right edge
+    assert f.center[0] == 0.5 and 0.6 < f.center[1] <= 1.0
+    f = frame(a.shape, (0.5, 0.5))
+    assert f.square(a).shape == (10, 10, 3) and f.center == (0.5, 0.5)
 
 
 def test_sample_photos_need_no_dataset():

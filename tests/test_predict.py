@@ -10,6 +10,7 @@ import torch
 
 from wsms_viz.analysis.architecture import diagram, trace
 from wsms_viz.app import catalog, predict
+from wsms_viz.app.framing import frame, network_inputs
 from wsms_viz.app.robustness import accuracy_curves, accuracy_figure, comparison_rows, summary_rows, training_figure
 from wsms_viz.evaluation import evaluate as ev
 from wsms_viz.models import create_model
@@ -29,11 +30,12 @@ def photo():
 
 def test_sweep_is_one_row_per_zoom_and_matches_single_predictions(models, photo):
     m = models["wsms_resnet20"]
-    image = predict.prepare(photo, (0.5, 0.5))
-    s = predict.sweep(m, predict.zoom_stack(image, predict.ZOOMS))
+    f = frame(photo.shape, (0.5, 0.5))
+    s = predict.sweep(m, network_inputs(photo, f, predict.ZOOMS))
     assert s.probs.shape == (26, 10) and np.allclose(s.probs.sum(1), 1, atol=1e-5)
     assert s.zooms[0] == 0.5 and s.zooms[-1] == 3.0 and 2.0 in s.zooms
-    one = predict.probabilities(m, zoom(image[0], 2.0, image[1], out_size=32)[None])
+    square = torch.from_numpy(f.square(photo).copy()).permute(2, 0, 1).float() / 255
+    one = predict.probabilities(m, zoom(square, 2.0, f.center, out_size=32)[None])
     assert np.allclose(s.at(2.0), one[0], atol=1e-5)
     top = s.top(2.0)
     assert len(top) == 5 and top[0][1] >= top[-1][1] and top[0][1] == pytest.approx(s.at(2.0).max())
@@ -41,17 +43,17 @@ def test_sweep_is_one_row_per_zoom_and_matches_single_predictions(models, photo)
 
 def test_multi_scale_averaging_is_the_mean_of_three_zooms(models, photo):
     m = models["resnet20"]
-    image = predict.prepare(photo)
-    tta = predict.tta_sweep(m, image, zooms=(1.0, 2.0))
+    f = frame(photo.shape)
+    tta = predict.tta_sweep(m, photo, f, zooms=(1.0, 2.0))
     for row, z in zip(tta.probs, (1.0, 2.0), strict=True):
-        views = torch.stack([zoom(image[0], z * s, image[1], out_size=32) for s in predict.TTA_SCALES])
+        views = network_inputs(photo, f, [z * s for s in predict.TTA_SCALES])
         assert np.allclose(row, predict.probabilities(m, views).mean(0), atol=1e-5)
     assert "multi-scale" in tta.label
 
 
 def test_stage_lesion_changes_only_multi_stage_models(models, photo):
     m, b = models["wsms_resnet20"], models["resnet20"]
-    stack = predict.zoom_stack(predict.prepare(photo), (1.0,))
+    stack = network_inputs(photo, frame(photo.shape), (1.0,))
     assert predict.mask_for(b, (True, False, True)) is None
     on = predict.sweep(m, stack, (1.0,), predict.mask_for(m, (True, True, True)))
     off = predict.sweep(m, stack, (1.0,), predict.mask_for(m, (True, False, True)))
@@ -60,8 +62,25 @@ def test_stage_lesion_changes_only_multi_stage_models(models, photo):
 
 
 def test_square_crop_keeps_the_photos_resolution(photo):
-    image, center = predict.prepare(photo, (0.5, 0.9))
-    assert tuple(image.shape) == (3, 48, 48) and center[0] == 0.5 and center[1] > 0.5
+    f = frame(photo.shape, (0.5, 0.9))
+    assert f.square(photo).shape == (48, 48, 3) and f.center[0] == 0.5 and f.center[1] > 0.5
+
+
+@pytest.mark.parametrize("shape,center", [((48, 64), (0.5, 0.9)), ((90, 40), (0.1, 0.5)), ((33, 33), (0.7, 0.2))])
+@pytest.mark.parametrize("factor", [0.5, 1.0, 1.7, 3.0])
+def test_the_box_is_what_the_network_sees(shape, center, factor):
+    """Framing.box, which the zoom figure draws, crops exactly the pixels the predictor zooms."""
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    f = frame(photo.shape, center)
+    top, left, h, w = f.box(factor)
+    crop = torch.from_numpy(photo[top:top + h, left:left + w].copy()).permute(2, 0, 1).float() / 255
+    seen = network_inputs(photo, f, [factor])[0]
+    if factor >= 1:
+        assert torch.allclose(seen, zoom(crop, 1.0, out_size=32), atol=1e-6)
+    else:
+        assert (top, left, h, w) == (f.top, f.left, f.side, f.side)
+        assert torch.allclose(seen, zoom(crop, factor, out_size=32), atol=1e-6)
 
 
 def test_architecture_of_wsms_ms_and_baseline():

@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 import torch
 from torch import nn
 
+from ..palette import stage_color
 from .stage_view import integration_kind, integration_layer, stage_views
 
 
@@ -162,9 +163,6 @@ def trace(model: nn.Module, input_size: int = 32) -> Architecture:
 
 # --- the diagram ---------------------------------------------------------------------
 
-_STAGE_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d")
-
-
 def diagram(arch: Architecture) -> go.Figure:
     """Fig. 2 of the paper drawn from ``arch``: one column per stage, shared blocks linked.
 
@@ -190,7 +188,7 @@ def diagram(arch: Architecture) -> go.Figure:
     bottom = -(n_rows + 1) * row_h
     for s in arch.stages:
         x = s.index * col_w
-        color = _STAGE_COLORS[s.index % len(_STAGE_COLORS)]
+        color = stage_color(s.index)
         label = f"<b>stage {s.index + 1}</b><br>input {_fmt(s.input_shape)}"
         if s.downscale:
             label += f"<br>(image halved {s.downscale}x)"

@@ -19,17 +19,7 @@ from ..analysis.attribution import ZoomShares
 from ..analysis.features import SimilarityRow
 from ..analysis.integration import IntegrationWeights, StageContributions
 from ..analysis.receptive_field import FieldBox
-
-STAGE_COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4")
-
-
-def stage_color(stage: int) -> str:
-    """The colour of a stage on every figure.
-
-    Args:
-        stage: 0-based stage index.
-    """
-    return STAGE_COLORS[stage % len(STAGE_COLORS)]
+from ..palette import stage_color
 
 
 def to_rgb(image: Tensor | np.ndarray) -> np.ndarray:

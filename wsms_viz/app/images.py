@@ -196,37 +196,6 @@ def load_image_file(path: str | Path) -> DecodedImage:
     return decode_image(data, path.name)
 
 
-# --- square crop: the networks take square inputs ---------------------------------
-
-def square_crop(pixels: np.ndarray, center: tuple[float, float] = (0.5, 0.5)) -> tuple[np.ndarray, tuple[float, float]]:
-    """The largest square of ``pixels`` that follows ``center``, and the centre inside it.
-
-    A non-square photo is cut to a square as large as its short side (no squashing, no
-    padding). Along the long side the square slides to put ``center`` (``(y, x)``
-    fractions of the photo) in its middle, stopping at the edges.
-
-    Returns:
-        ``(square, (cy, cx))``: the square view and ``center`` as fractions of it.
-    """
-    h, w = pixels.shape[:2]
-    s = min(h, w)
-    cy, cx = center
-    top = int(min(max(round(cy * h - s / 2), 0), h - s))
-    left = int(min(max(round(cx * w - s / 2), 0), w - s))
-    sq = pixels[top:top + s, left:left + s]
-    inner = (min(max((cy * h - top) / s, 0.0), 1.0), min(max((cx * w - left) / s, 0.0), 1.0))
-    return sq, inner
-
-
-def square_box(shape: tuple[int, ...], center: tuple[float, float] = (0.5, 0.5)) -> tuple[int, int, int]:
-    """``(top, left, side)`` of the square :func:`square_crop` takes from an image of ``shape``."""
-    h, w = shape[:2]
-    s = min(h, w)
-    top = int(min(max(round(center[0] * h - s / 2), 0), h - s))
-    left = int(min(max(round(center[1] * w - s / 2), 0), w - s))
-    return top, left, s
-
-
 # --- sample photos with no dataset -----------------------------------------------
 
 # name -> (loader in skimage.data, CIFAR-10 class or None, caption)

@@ -7,9 +7,10 @@ results up. No streamlit here.
 Example:
     >>> import numpy as np
     >>> from wsms_viz.app.catalog import load
+    >>> from wsms_viz.app.framing import frame, network_inputs
     >>> m = load("untrained:resnet20")
-    >>> img = prepare(np.zeros((40, 60, 3), np.uint8))
-    >>> s = sweep(m, zoom_stack(img, ZOOMS))
+    >>> photo = np.zeros((40, 60, 3), np.uint8)
+    >>> s = sweep(m, network_inputs(photo, frame(photo.shape), ZOOMS))
     >>> s.probs.shape
     (26, 10)
 """
@@ -23,41 +24,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..zoom import MAX_ZOOM, MIN_ZOOM, TTA_SCALES, normalize, zoom
+from ..zoom import TTA_SCALES, normalize
 from .catalog import LoadedModel
-from .images import square_crop
+from .framing import Framing, network_inputs
 
 # The page's zoom grid: 0.5x to 3x in steps of 0.1 (26 steps), the Streamlit slider's
 # own step, so every value the slider can take is precomputed.
 ZOOMS: tuple[float, ...] = tuple(round(0.5 + 0.1 * i, 1) for i in range(26))
-INPUT_SIZE = 32
-
-
-def prepare(pixels: np.ndarray, center: tuple[float, float] = (0.5, 0.5)) -> tuple[Tensor, tuple[float, float]]:
-    """A photo as the float ``(3, S, S)`` square the zoom works on, and the centre in it.
-
-    The square keeps the photo's full resolution (see :func:`wsms_viz.app.images.square_crop`).
-    """
-    sq, inner = square_crop(pixels, center)
-    t = torch.from_numpy(np.array(sq)).permute(2, 0, 1).float().div_(255)  # a copy: sq may be read-only
-    return t, inner
-
-
-def zoom_stack(image: Tensor | tuple[Tensor, tuple[float, float]], factors: Sequence[float],
-               center: tuple[float, float] | None = None, size: int = INPUT_SIZE) -> Tensor:
-    """``(len(factors), 3, size, size)``: the image zoomed by each factor, cropped first.
-
-    Accepts what :func:`prepare` returns (image and centre) or an image and ``center``.
-    """
-    if isinstance(image, tuple):
-        image, inner = image
-        center = inner if center is None else center
-    center = center or (0.5, 0.5)
-    return torch.stack([zoom(image, _clip(f), center, out_size=size) for f in factors])
-
-
-def _clip(f: float) -> float:
-    return float(min(max(f, MIN_ZOOM), MAX_ZOOM))
 
 
 @torch.no_grad()
@@ -82,6 +55,7 @@ class Sweep:
 
     Attributes:
         label: the model's label, plus " + multi-scale" or the stages switched off.
+        model: the model's label alone.
         zooms: the zoom factors, one per row of ``probs``.
         probs: ``(len(zooms), num_classes)`` softmax probabilities.
         classes: class names of the columns.
@@ -91,6 +65,7 @@ class Sweep:
     zooms: tuple[float, ...]
     probs: np.ndarray
     classes: tuple[str, ...]
+    model: str = ""  # the model's own label, for its colour (see wsms_viz.palette)
 
     def at(self, factor: float) -> np.ndarray:
         """The row nearest to ``factor``."""
@@ -118,15 +93,16 @@ def top_k(probs: np.ndarray, classes: Sequence[str], k: int = 5) -> list[tuple[s
 
 def sweep(m: LoadedModel, stack: Tensor, zooms: Sequence[float] = ZOOMS,
           stage_mask: Sequence[bool] | None = None) -> Sweep:
-    """``m``'s predictions on a precomputed :func:`zoom_stack` of ``zooms``: one forward."""
+    """``m``'s predictions on precomputed inputs at ``zooms``
+    (:func:`wsms_viz.app.framing.network_inputs`): one forward pass."""
     label = m.label
     if stage_mask is not None and not all(stage_mask):
         off = [str(i + 1) for i, on in enumerate(stage_mask) if not on]
         label += f" (stage {', '.join(off)} off)"
-    return Sweep(label, tuple(zooms), probabilities(m, stack, stage_mask), tuple(m.classes))
+    return Sweep(label, tuple(zooms), probabilities(m, stack, stage_mask), tuple(m.classes), m.label)
 
 
-def tta_sweep(m: LoadedModel, image: tuple[Tensor, tuple[float, float]], zooms: Sequence[float] = ZOOMS,
+def tta_sweep(m: LoadedModel, pixels: np.ndarray, framing: Framing, zooms: Sequence[float] = ZOOMS,
               scales: Sequence[float] = TTA_SCALES) -> Sweep:
     """VGG-style multi-scale test-time averaging at every zoom of ``zooms``.
 
@@ -135,9 +111,9 @@ def tta_sweep(m: LoadedModel, image: tuple[Tensor, tuple[float, float]], zooms: 
     forward pass.
     """
     factors = [z * s for z in zooms for s in scales]
-    p = probabilities(m, zoom_stack(image, factors))
+    p = probabilities(m, network_inputs(pixels, framing, factors))
     p = p.reshape(len(zooms), len(scales), -1).mean(1)
-    return Sweep(m.label + " + multi-scale", tuple(zooms), p, tuple(m.classes))
+    return Sweep(m.label + " + multi-scale", tuple(zooms), p, tuple(m.classes), m.label)
 
 
 def stage_count(models: Sequence[LoadedModel]) -> int:

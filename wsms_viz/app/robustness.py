@@ -20,8 +20,8 @@ from plotly.subplots import make_subplots
 
 from ..cards import ZoomCurve, curve_of, epochs_trained, log_of
 from ..evaluation.complexity import COMPLEXITY_JSON, table_rows  # noqa: F401 (COMPLEXITY_JSON: tests read it here)
+from ..palette import model_color
 from .catalog import LoadedModel
-from .zoom_figures import COLORS
 
 
 class Curve(NamedTuple):
@@ -67,11 +67,10 @@ def accuracy_figure(curves: Sequence[Curve]) -> go.Figure:
     their model's colour. A model's 95% bootstrap interval over the val images, where the
     card has it, is a pale band around its solid line and is listed in the hover."""
     fig = go.Figure()
-    colors: dict[str, str] = {}
     for c in curves:
         curve = Curve(*c)
         base = curve.label.removesuffix(TTA_SUFFIX)
-        color = colors.setdefault(base, COLORS[len(colors) % len(COLORS)])
+        color = model_color(base)
         scale = 1.0 if max(curve.acc) <= 1.0 else 0.01
         y = [a * scale for a in curve.acc]
         ci = [(lo * scale, hi * scale) for lo, hi in curve.ci] if curve.ci else None
@@ -147,8 +146,8 @@ def training_figure(models: Sequence[LoadedModel]) -> tuple[go.Figure | None, li
     if not logged:
         return None, missing
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
-    for i, (label, log) in enumerate(logged):
-        c = COLORS[i % len(COLORS)]
+    for label, log in logged:
+        c = model_color(label)
         ep = [r.epoch for r in log]
         for col, key in ((1, "loss"), (2, "acc")):
             for split, dash in (("train", None), ("val", "dash")):

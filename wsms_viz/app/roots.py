@@ -25,6 +25,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 ENV_ROOTS = "WSMS_DATA_ROOTS"
@@ -84,6 +85,18 @@ def configured_roots(environ: Mapping[str, str] | None = None, repo: Path = REPO
             label = f"{label} ({len(roots) + 1})"
         roots.append(DataRoot(label, path))
     return roots
+
+
+def shared_roots() -> list[DataRoot]:
+    """:func:`configured_roots` of this process's environment, looked up once per setting
+    (the list is fixed at start; the folders are not stat'ed again on every rerun)."""
+    return list(_cached_roots(os.environ.get(ENV_ROOTS), os.environ.get(ENV_ONE)))
+
+
+@lru_cache(maxsize=8)
+def _cached_roots(env_roots: str | None, env_one: str | None) -> tuple[DataRoot, ...]:
+    env = {k: v for k, v in ((ENV_ROOTS, env_roots), (ENV_ONE, env_one)) if v}
+    return tuple(configured_roots(env))
 
 
 def by_label(roots: Iterable[DataRoot], label: str | None) -> DataRoot | None:

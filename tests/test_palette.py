@@ -1,0 +1,64 @@
+"""One palette: a stage and a model keep their colour on every figure."""
+
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from wsms_viz.analysis.architecture import diagram, trace
+from wsms_viz.analysis.receptive_field import field_boxes
+from wsms_viz.app import catalog, figures, predict
+from wsms_viz.app.framing import frame, network_inputs
+from wsms_viz.app.robustness import Curve, accuracy_figure
+from wsms_viz.app.zoom_figures import animation_figure
+from wsms_viz.models import create_model
+from wsms_viz.palette import model_color, stage_color
+
+
+def test_a_stage_has_one_colour_in_the_diagram_and_the_analysis_figures():
+    m = create_model("wsms_resnet20").eval()
+    fields = figures.field_boxes_figure(torch.rand(3, 32, 32), field_boxes(m, (1, 1)))
+    assert [r.line.color for r in fields.layout.shapes] == [stage_color(s) for s in range(3)]
+    boxes = diagram(trace(m)).layout.shapes
+    for s in range(3):
+        assert any(b.line.color == stage_color(s) for b in boxes), f"stage {s + 1} not in its colour"
+
+
+def test_a_model_keeps_its_colour_whatever_is_beside_it():
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    f = frame(photo.shape)
+    stack = network_inputs(photo, f, predict.ZOOMS)
+    inputs = (stack.numpy().transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+    ms = {n: catalog.load(f"untrained:{n}") for n in ("resnet20", "wsms_resnet20")}
+
+    def bar_colors(names):
+        fig = animation_figure(photo, f, inputs, [predict.sweep(ms[n], stack) for n in names], "cat", 1.0)
+        return {t.name: t.marker.color for t in fig.data if t.type == "bar"}
+
+    alone, both = bar_colors(["wsms_resnet20"]), bar_colors(["resnet20", "wsms_resnet20"])
+    label = ms["wsms_resnet20"].label
+    assert alone[label] == both[label] == model_color("wsms_resnet20") != both[ms["resnet20"].label]
+    curves = accuracy_figure([Curve("wsms_resnet20", [1.0, 2.0], [0.5, 0.4], None)])
+    assert curves.data[0].line.color == model_color("wsms_resnet20")
+
+
+def test_the_zoom_figures_boxes_come_from_the_framing():
+    photo = np.zeros((60, 90, 3), np.uint8)
+    f = frame(photo.shape, (0.3, 0.8))
+    stack = network_inputs(photo, f, predict.ZOOMS)
+    inputs = (stack.numpy().transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+    s = predict.sweep(catalog.load("untrained:resnet20"), stack)
+    fig = animation_figure(photo, f, inputs, [s], "cat", 1.0)
+    for fr in fig.frames:
+        top, left, h, w = f.box(float(fr.name))
+        yellow = fr.layout.shapes[1]
+        assert (yellow.x0, yellow.y0, yellow.x1 - yellow.x0, yellow.y1 - yellow.y0) == (left, top, w, h)
+
+
+def test_importing_the_app_leaves_the_thread_count_alone():
+    code = ("import torch; torch.set_num_threads(2); import wsms_viz.app.ui, wsms_viz.app.state; "
+            "print(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "2"

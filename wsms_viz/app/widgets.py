@@ -1,0 +1,132 @@
+"""The widgets the pages share: the zoom slider and what follows it, model and class pickers.
+
+The zoom slider's value (key ``zoom``) is kept across pages for the session; on the zoom
+page :func:`sync_animation` moves the animation to it in the browser, with the script
+in ``zoom_sync.js`` (package data).
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import streamlit as st
+import torch
+
+from . import catalog, predict
+from .framing import frame, network_inputs
+from .images import ImageError
+from .sidebar import chosen_root
+from .state import Selection, _fig1, gallery
+
+ZOOM_MIN, ZOOM_MAX = predict.ZOOMS[0], predict.ZOOMS[-1]
+STAGE_NAMES = ("full image", "1/2 size", "1/4 size", "1/8 size", "1/16 size")
+# Our own constant script with two values we format, hence unsafe_allow_javascript.
+_SYNC_JS = files(__package__).joinpath("zoom_sync.js").read_text(encoding="utf-8")
+
+
+def zoom_slider(where=None) -> float:
+    """The zoom slider; its value (key ``zoom``) is kept across pages for the session."""
+    where = where or st
+    return float(where.slider(
+        "Zoom", ZOOM_MIN, ZOOM_MAX, 1.0, 0.1, key="zoom", format="%.1fx", persist_state="session",
+        help="1x is the image as it is; 2x crops half its width around the centre and enlarges "
+             "it; 0.5x shrinks it to half size inside a grey frame.",
+    ))
+
+
+
+def sync_animation(zoom: float, token: str) -> None:
+    """Shows frame ``zoom`` of the zoom animation tagged ``token``, without re-sending it."""
+    js = _SYNC_JS.replace('"__ZOOM__"', f'"{zoom:.1f}"').replace('"__TOKEN__"', f'"{token}"')
+    st.html(f"<script>{js}</script>", unsafe_allow_javascript=True, width="content")
+
+
+def stage_toggles(where, models: list[catalog.LoadedModel]) -> tuple[bool, ...]:
+    """One on/off toggle per WSMS stage (the lesion study); all on when no model has stages."""
+    n = predict.stage_count(models)
+    if n == 1:
+        return ()
+    where.caption("Stages of the multi-stage models (switch one off: a lesion)")
+    cols = where.columns(n)
+    return tuple(cols[s].toggle(f"stage {s + 1}", True, key=f"stage_{s}", help=f"stage {s + 1} sees the "
+                                f"image at {STAGE_NAMES[min(s, len(STAGE_NAMES) - 1)]}") for s in range(n))
+
+
+def class_picker(where, sweeps: list[predict.Sweep], label: str | None) -> str:
+    """The class whose probability the curve follows: the true one, else the first model's guess."""
+    classes = list(sweeps[0].classes)
+    default = label if label in classes else sweeps[0].top(1.0, 1)[0][0]
+    return where.selectbox("Class to follow", classes, index=classes.index(default), key=f"follow_{label}")
+
+
+def top5_columns(sweeps: list[predict.Sweep], zoom: float, cls: str) -> None:
+    """Each model's top-5 at ``zoom``, side by side, the followed class in bold.
+
+    A markdown table per model: cheap for the browser to redraw on every slider step
+    (a canvas data grid per model costs ~100 ms more), and large on a projector.
+    """
+    cols = st.columns(len(sweeps))
+    width = 10 if len(sweeps) <= 3 else 5  # four or more columns: keep bar and figure on one line
+    for col, s in zip(cols, sweeps, strict=True):
+        rows = [f"| {i + 1} | {f'**{c}**' if c == cls else c} | `{_bar(p, width)}` {p:.1%} |"
+                for i, (c, p) in enumerate(s.top(zoom))]
+        col.markdown(f"**{s.label}** at {zoom:.1f}x")
+        col.markdown("\n".join(["| | class | probability |", "|---|---|---|", *rows]))
+        p = float(s.curve(cls)[predict.nearest(s.zooms, zoom)])
+        top = s.top(zoom, 1)[0]
+        col.caption(f"top guess: {top[0]} ({top[1]:.1%}) · P({cls}) = {p:.1%}")
+
+
+def _bar(p: float, width: int = 10) -> str:
+    n = round(p * width)
+    return "█" * n + "·" * (width - n)
+
+
+def pick_model(where, sel: Selection, key: str, multi_stage: bool = True) -> catalog.LoadedModel | None:
+    """A selectbox over the selected models, a multi-stage one first when ``multi_stage``."""
+    multi = [m for m in sel.models if not m.is_baseline]
+    models = multi if multi_stage else multi + [m for m in sel.models if m.is_baseline]
+    if not models:
+        where.info("Pick a multi-stage model (WSMS-Net or MS-Net) in the sidebar for this view.")
+        return None
+    labels = [m.label for m in models]
+    return models[labels.index(where.selectbox("Model", labels, key=key))]
+
+
+def baseline(sel: Selection) -> catalog.LoadedModel | None:
+    return next((m for m in sel.models if m.is_baseline), None)
+
+
+def class_index(where, m: catalog.LoadedModel, sel: Selection, key: str) -> int | None:
+    """A class to explain: the predicted one (None) or one picked by name."""
+    options = ["the predicted class"] + list(m.classes)
+    default = options.index(sel.image.label) if sel.image.label in options else 0
+    pick = where.selectbox("Class to explain", options, index=default, key=key)
+    return None if pick == options[0] else m.classes.index(pick)
+
+
+def fig1_rows(sel: Selection) -> list:
+    """Fig. 1's similarity for the selected multi-stage models over 16 images: val images
+    of the dataset when there is one, else the smooth synthetic images of the features module."""
+    from ..analysis.features import blob_images
+
+    keys = tuple(m.key for m in sel.models if not m.is_baseline)
+    if not keys:
+        st.info("Pick a WSMS-Net (and an MS-Net to compare) in the sidebar for this measurement.")
+        return []
+    try:
+        data = chosen_root()
+        if data is None:
+            raise ImageError("no dataset")
+        g = gallery(str(data.path))
+        n = min(16, len(g))
+        imgs = [g.at(i * (len(g) // n)).pixels for i in range(n)]
+        images = torch.stack([network_inputs(p, frame(p.shape), [1.0])[0] for p in imgs])
+        source = f"{g.root}:{n}"
+        if n < 2:
+            raise ImageError("fewer than 2 images")
+    except (ImageError, IndexError):
+        images, source = blob_images(16), "blobs"
+    st.caption(f"Images: {'synthetic blobs (no dataset)' if source == 'blobs' else '16 images of the dataset'}.")
+    return _fig1(keys, source, images)
+
