@@ -15,6 +15,11 @@ as students would. It prints:
   on one machine they share the cores with the server, so part of the latency is theirs;
 * the 1-minute load average at the end: everything else the machine was running.
 
+``--no-browser`` replaces the browsers by clients that speak Streamlit's protocol (protobuf
+over the websocket) and render nothing: the same releases, so the figures show what the
+server alone answers, and the difference what rendering in N browsers on the same cores
+adds.
+
 It uses the checkpoints and datasets the app finds by default (``checkpoints/``,
 ``WSMS_DATA_ROOTS`` or ``../shared/datasets/cifar10-jpeg``), the first four models as the
 app selects them. ``--gc`` runs the server with ``runner.postScriptGC = true`` (Streamlit's
@@ -177,6 +182,95 @@ async def student(pg, releases: int, pause: float, rng: random.Random, out: list
         last = z
 
 
+# --- the same students without browsers: Streamlit's own protocol over a websocket -----
+
+async def protocol_student(url: str, releases: int, pause: float, rng: random.Random, out: list[float],
+                           missed: list[int], ready: asyncio.Barrier):
+    """One session as the browser speaks to the server (protobuf over the websocket),
+    with nothing to render: a release is the zoom slider's new value sent as a rerun of
+    its fragment; done when the server reports that run finished, having sent the top-5
+    headers at the new zoom."""
+    import websockets
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    async def run(ws, state: BackMsg) -> list:
+        await ws.send(state.SerializeToString())
+        deltas = []
+        while True:
+            m = ForwardMsg()
+            m.ParseFromString(await ws.recv())
+            kind = m.WhichOneof("type")
+            if kind == "new_session":
+                page["hash"] = m.new_session.page_script_hash
+            elif kind == "delta" and m.delta.WhichOneof("type") == "new_element":
+                deltas.append(m.delta)
+            elif kind == "script_finished":
+                return deltas
+
+    page: dict = {}
+    async with websockets.connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=600) as ws:
+        first = BackMsg()
+        first.rerun_script.query_string = ""
+        for d in await run(ws, first):
+            el = d.new_element
+            if el.WhichOneof("type") == "slider" and el.slider.label == "Zoom":
+                slider, fragment = el.slider.id, d.fragment_id
+        await ready.wait()
+        for _ in range(releases):
+            await asyncio.sleep(pause * rng.uniform(0.5, 1.5))
+            z = round(rng.uniform(0.6, 2.9), 1)
+            msg = BackMsg()
+            msg.rerun_script.page_script_hash = page["hash"]
+            msg.rerun_script.fragment_id = fragment
+            w = msg.rerun_script.widget_states.widgets.add()
+            w.id = slider
+            w.double_array_value.data.append(z)
+            t = time.perf_counter()
+            deltas = await run(ws, msg)
+            if not any(d.new_element.markdown.body.endswith(f" at {z:.1f}x") for d in deltas):
+                missed.append(1)
+                continue
+            out.append(1000 * (time.perf_counter() - t))
+
+
+async def run_protocol(n: int, releases: int, pause: float, gc: bool, seed: int) -> dict:
+    port = free_port()
+    server = start_server(port, gc)
+    try:
+        url = f"ws://127.0.0.1:{port}/_stcore/stream"
+        lat: list[float] = []
+        missed: list[int] = []
+        ready = asyncio.Barrier(n + 1)
+        t = time.perf_counter()
+        tasks = [asyncio.create_task(protocol_student(url, releases, pause, random.Random(seed + i), lat, missed,
+                                                      ready)) for i in range(n)]
+        await ready.wait()
+        load_s = time.perf_counter() - t
+        s0, b0, t0 = cpu_seconds([server.pid]), cpu_seconds([os.getpid()]), time.perf_counter()
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - t0
+        s1, b1 = cpu_seconds([server.pid]), cpu_seconds([os.getpid()])
+        rss, peak = memory_mb(server.pid)
+        load = os.getloadavg()[0]
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    return _summary(n, lat, missed, load_s, wall, s1 - s0, b1 - b0, rss, peak, load)
+
+
+def _summary(n, lat, missed, load_s, wall, server_cpu, client_cpu, rss, peak, load) -> dict:
+    lat = sorted(lat)
+    return dict(n=n, updates=len(lat), missed=len(missed), load_s=load_s, wall=wall,
+                p50=statistics.median(lat), p95=lat[min(len(lat) - 1, int(0.95 * len(lat)))], max=lat[-1],
+                server_cpu=server_cpu / max(1, len(lat)), server_util=server_cpu / wall,
+                browser_util=client_cpu / wall, browser_cpu=client_cpu / max(1, len(lat)), rss=rss, peak=peak,
+                load=load)
+
+
 async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, seed: int) -> dict:
     from playwright.async_api import async_playwright
 
@@ -210,11 +304,7 @@ async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, 
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
-    lat.sort()
-    return dict(n=n, updates=len(lat), missed=len(missed), load_s=load_s, wall=wall,
-                p50=statistics.median(lat), p95=lat[min(len(lat) - 1, int(0.95 * len(lat)))], max=lat[-1],
-                server_cpu=(s1 - s0) / max(1, len(lat)), server_util=(s1 - s0) / wall,
-                browser_util=(b1 - b0) / wall, rss=rss, peak=peak, load=load)
+    return _summary(n, lat, missed, load_s, wall, s1 - s0, b1 - b0, rss, peak, load)
 
 
 def main() -> None:
@@ -224,6 +314,8 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=1.0, help="mean seconds between one session's releases")
     ap.add_argument("--gc", action="store_true", help="runner.postScriptGC = true (Streamlit's default)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-browser", action="store_true",
+                    help="sessions speak Streamlit's protocol directly, with nothing to render: the server alone")
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -233,14 +325,18 @@ def main() -> None:
     print(f"models: {', '.join(label_of(k) for k in keys)}; {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f} before the run (other jobs on the machine slow every figure); "
           f"postScriptGC {'on' if args.gc else 'off'}; {args.releases} releases per session, "
-          f"{args.pause:.1f} s apart on average")
+          f"{args.pause:.1f} s apart on average; "
+          + ("protocol clients, no browser" if args.no_browser else "headless Chromium sessions"))
     print("| sessions | updates | release -> updated p50 / p95 / max (ms) | server CPU per update (ms) "
-          "| server CPU use | browsers' CPU use | server RSS / peak (MB) | all sessions loaded (s) | load average |")
+          "| server CPU use | clients' CPU use (per update) | server RSS / peak (MB) | all sessions loaded (s) "
+          "| load average |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n in args.sessions:
-        r = asyncio.run(run_class(n, args.releases, args.pause, len(keys), args.gc, args.seed))
+        r = asyncio.run(run_protocol(n, args.releases, args.pause, args.gc, args.seed) if args.no_browser
+                        else run_class(n, args.releases, args.pause, len(keys), args.gc, args.seed))
         print(f"| {r['n']} | {r['updates']} | {r['p50']:.0f} / {r['p95']:.0f} / {r['max']:.0f} "
               f"| {1000 * r['server_cpu']:.1f} | {r['server_util']:.2f} cores | {r['browser_util']:.2f} cores "
+              f"({1000 * r['browser_cpu']:.0f} ms) "
               f"| {r['rss']:.0f} / {r['peak']:.0f} | {r['load_s']:.0f} | {r['load']:.1f} |", flush=True)
 
 
