@@ -17,7 +17,7 @@ Example:
     >>> import numpy as np
     >>> f = frame((40, 60), (0.5, 0.9))
     >>> (f.top, f.left, f.side), f.box(2.0)
-    ((0, 20, 40), (10, 30, 20, 20))
+    ((0, 20, 40), (10, 40, 20, 20))
     >>> network_inputs(np.zeros((40, 60, 3), np.uint8), f, (0.5, 1.0, 2.0)).shape
     torch.Size([3, 3, 32, 32])
 """
