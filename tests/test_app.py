@@ -254,11 +254,23 @@ def shown_texts(at: AppTest) -> list[str]:
     return [str(getattr(e, "value", "") or getattr(e, "message", "")) for k in kinds for e in at.get(k)]
 
 
+def element_protos(node):
+    """Every element's protobuf, as sent to the browser (widget options, chart specs, ...)."""
+    children = getattr(node, "children", None)
+    if isinstance(children, dict):
+        for c in children.values():
+            yield from element_protos(c)
+    if getattr(node, "proto", None) is not None:
+        yield node.proto
+
+
 def assert_no_server_path(at: AppTest, *paths: Path) -> None:
     for text in shown_texts(at):
         for p in paths:
             assert str(p) not in text, text
         assert not ABSOLUTE_PATH.search(text), text
+    for proto in element_protos(at._tree):  # nor anywhere else the browser gets, e.g. a model's key
+        assert not any(str(p) in str(proto) for p in paths), str(proto)[:300]
 
 
 @pytest.mark.parametrize("page", PAGES)
