@@ -173,6 +173,7 @@ def _rerun(ws_url: str, releases: list[float]) -> tuple[list[str], list[list]]:
     one full run, then each zoom in ``releases`` sent as the zoom slider's release. Returns
     the element types of the full run and the new elements each release got back."""
     import asyncio
+    import concurrent.futures
 
     import websockets
     from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -211,7 +212,9 @@ def _rerun(ws_url: str, releases: list[float]) -> tuple[list[str], list[list]]:
                 answers.append(await run(ws, msg, page))
             return [d.new_element.WhichOneof("type") for d in full], answers
 
-    return asyncio.run(go())
+    # Its own thread: the module's Playwright page keeps an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result(timeout=120)
 
 
 @pytest.mark.slow
