@@ -71,3 +71,58 @@ def test_feature_and_similarity_figures(setup):
     assert [t.name for t in fig.data] == ["same image", "unrelated images"]
     z = stage_shares_across_zoom(m, images[0], [0.5, 1.0], method="grad_cam")
     assert len(figures.shares_vs_zoom_figure(z, current=1.0).data) == 3
+
+
+def _luminance(hex_color: str) -> float:
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(int(hex_color[i:i + 2], 16)) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(fg: str, bg: str) -> float:
+    """WCAG 2 contrast ratio of two ``#rrggbb`` colours."""
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_wcag_contrast_formula():
+    assert contrast("#000000", "#ffffff") == pytest.approx(21.0)
+    assert contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)
+
+
+@pytest.mark.parametrize("name", ["wsms_resnet20", "ms_resnet20", "resnet20"])
+def test_architecture_text_passes_wcag_aa_on_its_box(name):
+    from wsms_viz.analysis.architecture import diagram, trace
+
+    fig = diagram(trace(create_model(name).eval()))
+    boxes = [s for s in fig.layout.shapes if s.type == "rect"]
+    checked = 0
+    for a in fig.layout.annotations:
+        if not a.text:
+            continue  # arrows
+        assert a.font.color, f"{a.text!r} leaves its colour to the theme"
+        under = [s for s in boxes if s.x0 <= a.x <= s.x1 and s.y0 <= a.y <= s.y1]
+        assert all(s.opacity in (None, 1) for s in under), "a faded box fades its outline and leaves a pale text"
+        bg = under[-1].fillcolor if under else "#ffffff"
+        assert contrast(a.font.color, bg) >= 4.5, (a.text, a.font.color, bg)
+        checked += 1
+    assert checked >= 6
+
+
+def test_architecture_labels_sit_above_the_shared_weight_line_and_say_quarter_size():
+    from wsms_viz.analysis.architecture import diagram, trace
+
+    arch = trace(create_model("wsms_resnet20").eval())
+    fig = diagram(arch)
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    labels = [a for a in fig.layout.annotations if a.text and "same" in a.text]
+    assert lines and len(labels) == len(lines)
+    for a in labels:
+        line_y = min((s for s in lines), key=lambda s: abs(s.y0 - a.y)).y0
+        assert a.yanchor == "bottom" and a.y > line_y  # the text's bottom edge above the dash
+    texts = " ".join(a.text for a in fig.layout.annotations if a.text)
+    assert "1/2 size" in texts and "1/4 size" in texts and "halved" not in texts
+    assert "input at 1/4 size" in {r["step"] for r in arch.rows()}

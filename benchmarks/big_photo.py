@@ -1,0 +1,92 @@
+"""How fast the app answers for a big photo: `python benchmarks/big_photo.py`.
+
+Makes real camera-sized JPEGs (50 MP: 8640x5760, and 24 MP: 6000x4000; a photo of a cat
+scaled up with sensor-like noise, quality 90, so they stay under the 25 MB upload
+limit), uploads each through the real app in Streamlit's AppTest (the upload widget,
+the decoder, the zoom, every default model, the top-5 tables and the zoom animation) and
+prints:
+
+1. upload -> first top-5: the first whole-script run after the upload [target < 1 s];
+2. per centre move: a run after moving the zoom centre (the photo is already decoded)
+   [target < 0.3 s];
+3. the process's peak resident memory.
+
+It uses the checkpoints in --checkpoints (the repository's by default). Figures only,
+no pass/fail; other jobs on the machine slow every figure down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SIZES = {"50 MP": (8640, 5760), "24 MP": (6000, 4000)}
+
+
+def make_jpeg(width: int, height: int, seed: int = 0) -> bytes:
+    """A photo-like JPEG: scikit-image's cat scaled to ``width x height``, plus noise."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    cat = Image.fromarray(skimage.data.chelsea()).resize((width, height), Image.Resampling.BICUBIC)
+    rng = np.random.default_rng(seed)
+    a = np.asarray(cat, dtype=np.int16)
+    a = np.clip(a + rng.normal(0, 4, a.shape[:2] + (1,)).astype(np.int16), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def time_upload(data: bytes, name: str, moves: int) -> tuple[float, list[float]]:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
+    assert not at.exception, at.exception
+    at.sidebar.radio(key="source").set_value("Upload your own").run()
+    at.sidebar.file_uploader(key="upload").upload(name, data, "image/jpeg")
+    t = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - t
+    assert not at.exception and not at.sidebar.error, (at.exception, [e.value for e in at.sidebar.error])
+    assert any(m.value.startswith("| | class | probability |") or "top guess" in m.value
+               for m in [*at.markdown, *at.caption]), "no top-5 on the page"
+    per_move = []
+    for i in range(moves):
+        at.sidebar.slider(key="cx").set_value(round(0.1 + 0.8 * ((i * 0.37 + 0.2) % 1), 2))
+        t = time.perf_counter()
+        at.run()
+        per_move.append(time.perf_counter() - t)
+        assert not at.exception, at.exception
+    return first, per_move
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoints", type=Path, default=REPO / "checkpoints")
+    ap.add_argument("--moves", type=int, default=5, help="centre moves timed per photo")
+    args = ap.parse_args()
+    os.environ["WSMS_CHECKPOINTS"] = str(args.checkpoints)
+    print(f"checkpoints: {args.checkpoints.name}/; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} (other jobs slow every figure down)")
+    for label, (w, h) in SIZES.items():
+        data = make_jpeg(w, h)
+        first, moves = time_upload(data, f"big_{w}x{h}.jpg", args.moves)
+        print(f"{label} JPEG ({w}x{h}, {len(data) / 2**20:.1f} MB): upload -> first top-5 {first:.2f} s "
+              f"[target < 1 s]; per centre move: median {statistics.median(moves):.2f} s, "
+              f"max {max(moves):.2f} s [target < 0.3 s]")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of this process: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
