@@ -73,7 +73,8 @@ class Architecture:
         """One row per step, input to logits, for a table (stage "all": the steps after the stages join)."""
         out = []
         for s in self.stages:
-            out.append({"stage": str(s.index + 1), "step": f"input at {size_words(s.downscale)}" if s.downscale else "input",
+            step = f"input at {size_words(s.downscale)}" if s.downscale else "input"
+            out.append({"stage": str(s.index + 1), "step": step,
                         "shape": _fmt(s.input_shape), "parameters": 0, "shared with stage 1": ""})
             for b in s.blocks:
                 out.append({"stage": str(s.index + 1), "step": f"{b.name}: {b.layers}", "shape": _fmt(b.out_shape),
