@@ -15,6 +15,7 @@ from wsms_viz.app.framing import frame
 from wsms_viz.app.images import (
     BACKGROUND,
     MAX_PIXELS,
+    WORKING_SIDE,
     Gallery,
     ImageError,
     decode_image,
@@ -180,9 +181,62 @@ def test_one_pixel_wide_images(size):
     assert f.square(img.pixels).shape[:2] == (1, 1) and all(0 <= c <= 1 for c in f.center)
 
 
-def test_large_photo_keeps_its_resolution():
-    img = decode_image(encode(Image.new("RGB", (3000, 2000), (1, 2, 3)), "JPEG"), "big.jpg")
-    assert img.pixels.shape == (2000, 3000, 3)
+def test_photo_below_twice_the_working_side_keeps_its_resolution():
+    img = decode_image(encode(Image.new("RGB", (1500, 1000), (1, 2, 3)), "JPEG"), "big.jpg")
+    assert img.pixels.shape == (1000, 1500, 3) and not img.notes
+
+
+def _photo(width: int, height: int) -> Image.Image:
+    """Detail at every scale: noise blocks of 1 to 64 pixels added up (a JPEG-able photo stand-in)."""
+    rng = np.random.default_rng(0)
+    a = np.zeros((height, width, 3))
+    for block in (1, 4, 16, 64):
+        small = rng.random((height // block + 1, width // block + 1, 3))
+        a += np.kron(small, np.ones((block, block, 1)))[:height, :width]
+    return Image.fromarray((a / 4 * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("fmt,size", [("JPEG", (3600, 2400)), ("PNG", (2400, 1600))])
+def test_big_photo_becomes_a_working_copy_the_networks_cannot_tell_apart(fmt, size):
+    from wsms_viz.app.predict import TTA_SCALES, ZOOMS, prepare, zoom_stack
+
+    im = _photo(*size)
+    data = encode(im, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    img = decode_image(data, f"big.{fmt.lower()}")
+    h, w = img.pixels.shape[:2]
+    assert WORKING_SIDE <= h < 2 * WORKING_SIDE and w / h == pytest.approx(1.5, abs=0.01)
+    assert any(f"{size[0]}x{size[1]}" in n and "3x zoom" in n for n in img.notes)
+    full = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))  # every pixel, as before
+    factors = [ZOOMS[0] * TTA_SCALES[0], 1.0, 2.0, ZOOMS[-1], ZOOMS[-1] * TTA_SCALES[-1]]  # down to 3.375x
+    for center in ((0.5, 0.5), (0.2, 0.85)):
+        ours, ref = (zoom_stack(prepare(p, center), factors) for p in (img.pixels, full))
+        # What the networks see, in [0, 1]: the same to within JPEG's own rounding noise.
+        d = (ours - ref).abs()  # measured: mean 0.001-0.003, max 0.07 (a few pixels of high-contrast noise)
+        assert float(d.mean()) < 0.005 and float(d.max()) < 0.1
+
+
+def test_multi_page_tiff_says_pages():
+    pages = [Image.new("RGB", (10, 10), c) for c in [(255, 0, 0), (0, 255, 0)]]
+    img = decode_image(encode(pages[0], "TIFF", save_all=True, append_images=pages[1:]), "scan.tif")
+    assert any("2 pages" in n and "first page" in n for n in img.notes)
+    assert not any("animated" in n for n in img.notes)
+
+
+def test_a_real_ten_thousand_pixel_square_photo_is_too_large_not_a_bomb():
+    data = encode(Image.new("1", (10000, 10000), 1), "PNG")  # a real (blank) 100 MP image
+    with pytest.raises(ImageError) as e:
+        decode_image(data, "huge.png")
+    msg = str(e.value)
+    assert "too large" in msg and "100 million pixels" in msg and "Shrink it" in msg
+    assert "bomb" not in msg and "refused before decoding" in msg
+
+
+@pytest.mark.parametrize("data", [b'<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>',
+                                  b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>'])
+def test_svg_is_named_and_the_readable_formats_listed(data):
+    with pytest.raises(ImageError, match="SVG") as e:
+        decode_image(data, "logo.svg")
+    assert "PNG" in str(e.value) and "JPEG" in str(e.value)
 
 
 def test_webp_and_bmp():

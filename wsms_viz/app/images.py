@@ -1,8 +1,9 @@
 """Images for the app: a labelled gallery, sample photos and safe decoding of uploads.
 
-Everything returns ``(H, W, 3)`` uint8 numpy arrays at the image's own resolution; the
-app zooms them with :func:`wsms_viz.zoom.zoom` and only then resizes to 32x32, so a
-large photo shows real detail when zoomed into.
+Everything returns ``(H, W, 3)`` uint8 numpy arrays at the image's own resolution, or for
+a big photo a working copy whose short side is at least :data:`WORKING_SIDE` (all the
+3x zoom can use); the app zooms them with :func:`wsms_viz.zoom.zoom` and only then
+resizes to 32x32, so a large photo shows real detail when zoomed into.
 
 * :class:`Gallery` reads the validation images of a dataset directory: an ImageFolder
   (``root/<class>/<file>``; the shared ``cifar10-jpeg`` layout with ``train/`` uses its
@@ -10,9 +11,10 @@ large photo shows real detail when zoomed into.
   root (``cifar-10-batches-py`` / ``cifar-100-python``, its test set).
 * :func:`sample_photos` are the real photos scikit-image bundles: a cat, a horse, ...
 * :func:`decode_image` turns untrusted bytes into RGB or raises :class:`ImageError`
-  with a message for a person: zero bytes, not an image, truncated, too many pixels
-  (checked from the header before anything is decoded), and it converts EXIF-rotated,
-  palette, transparent, CMYK, 16-bit, greyscale and animated images correctly.
+  with a message for a person: zero bytes, not an image (an SVG is named as such), truncated,
+  too many pixels (checked from the header before anything is decoded: "too large", with
+  how to shrink it), and it converts EXIF-rotated, palette, transparent, CMYK, 16-bit,
+  greyscale, animated and multi-page images correctly.
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ MAX_UPLOAD_MB = 25  # keep equal to server.maxUploadSize in .streamlit/config.to
 # not seen at every border of every training image.
 BACKGROUND = tuple(round(255 * m) for m in CIFAR10_MEAN)
 SMALL_SIDE = 8  # below this many pixels on a side the app warns the image is tiny
+# The networks see 32x32 and the app zooms in at most 3x (3.375x with the multi-scale
+# averaging), so the square it crops never needs more than 32 * 3.375 = 108 pixels a side
+# to give the network every pixel it can take. A photo is decoded into a working copy
+# whose short side is at least WORKING_SIDE (a JPEG straight at 1/2, 1/4 or 1/8 of its
+# size in the decoder, anything else reduced by a whole factor after): 4x that margin,
+# so the anti-aliased shrink to 32x32 sees the same detail (tests/test_images.py
+# compares the network inputs with the full-resolution ones) and the thumbnail on the
+# page stays sharp. A 50 MP photo then costs 1 MB instead of 150 MB per step.
+WORKING_SIDE = 512
 
 
 class ImageError(ValueError):
@@ -101,20 +112,28 @@ def decode_image(data: bytes, name: str = "upload") -> DecodedImage:
             frames = getattr(im, "n_frames", 1)
             if frames > 1:
                 im.seek(0)
-                notes.append(f"animated image with {frames} frames: showing the first frame only")
+                notes.append(f"multi-page TIFF with {frames} pages: showing the first page only"
+                             if im.format == "TIFF" else
+                             f"animated image with {frames} frames: showing the first frame only")
+            full = im.size
+            if im.format == "JPEG" and min(full) > 2 * WORKING_SIDE:
+                # The decoder itself scales by 1/2, 1/4 or 1/8 (never below the request).
+                k = min(full) / WORKING_SIDE
+                im.draft(im.mode, (int(full[0] / k) + 1, int(full[1] / k) + 1))
             im.load()
             rgb = _to_rgb(im, notes)
+            rgb = _working_copy(rgb, full, notes)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(
-            f"{name} claims more than {MAX_PIXELS / 1e6:.0f} million pixels: refused before decoding "
-            "(a file this size is usually a 'decompression bomb')."
-        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # PIL refuses at open() when the header claims over twice MAX_PIXELS; its message
+        # has the pixel count. Said as "too large", with the way out: this is usually a
+        # real photo (a real bomb gets the same refusal, before anything is decoded).
+        claimed = re.search(r"\((\d+) pixels\)", str(e))
+        raise ImageError(_too_large(name, f"{int(claimed.group(1)) / 1e6:.0f} million pixels" if claimed
+                                    else f"more than {MAX_PIXELS / 1e6:.0f} million pixels")) from None
     except UnidentifiedImageError:
-        raise ImageError(
-            f"{name} is not an image this app can read (it accepts JPEG, PNG, GIF, BMP, WebP and TIFF)."
-        ) from None
+        raise ImageError(_unreadable(name, data)) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as e:
         # PIL reports truncated and corrupt data as OSError ("image file is truncated"),
         # SyntaxError (bad headers) or ValueError; all mean the same to the user.
@@ -125,15 +144,43 @@ def decode_image(data: bytes, name: str = "upload") -> DecodedImage:
     return DecodedImage(rgb, name, notes)
 
 
+FORMATS = "JPEG, PNG, GIF, BMP, WebP, TIFF or PPM"
+
+
+def _unreadable(name: str, data: bytes) -> str:
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head) or name.lower().endswith(".svg"):
+        return (f"{name} is an SVG drawing (a vector format this app cannot read). Export it as PNG or JPEG "
+                f"and upload that: this app reads {FORMATS}.")
+    return f"{name} is not an image this app can read: it reads {FORMATS}."
+
+
+def _too_large(name: str, how_big: str) -> str:
+    side = int((MAX_PIXELS * 0.9) ** 0.5) // 100 * 100
+    return (f"{name} is too large: {how_big}, and this app decodes at most {MAX_PIXELS / 1e6:.0f} million. "
+            f"Shrink it, e.g. to {side}x{side} or less (any photo editor's 'resize' or 'export for web' "
+            "does it), and upload that: the networks see 32x32 pixels, so nothing is lost. "
+            "(Checked from the file's header: refused before decoding.)")
+
+
 def _check_size(size: tuple[int, int], name: str) -> None:
     w, h = size
     if w < 1 or h < 1:
         raise ImageError(f"{name} has no pixels ({w}x{h}).")
     if w * h > MAX_PIXELS:
-        raise ImageError(
-            f"{name} is {w}x{h} = {w * h / 1e6:.0f} million pixels, more than the {MAX_PIXELS / 1e6:.0f} "
-            "million this app decodes: refused before decoding. Resize it and upload again."
-        )
+        raise ImageError(_too_large(name, f"{w}x{h} = {w * h / 1e6:.0f} million pixels"))
+
+
+def _working_copy(rgb: np.ndarray, full: tuple[int, int], notes: list[str]) -> np.ndarray:
+    """``rgb`` reduced by a whole factor while its short side stays >= :data:`WORKING_SIDE`."""
+    k = min(rgb.shape[:2]) // WORKING_SIDE
+    if k >= 2:
+        rgb = np.asarray(Image.fromarray(rgb).reduce(k))
+    if min(full) > min(rgb.shape[:2]):
+        h, w = rgb.shape[:2]
+        notes.append(f"a {full[0]}x{full[1]} photo, worked on at {w}x{h}: enough for the 3x zoom, since the "
+                     "networks see 32x32 pixels (and much faster)")
+    return rgb
 
 
 def _to_rgb(im: Image.Image, notes: list[str]) -> np.ndarray:
