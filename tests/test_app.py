@@ -346,3 +346,67 @@ def test_errors_name_no_server_path(env, monkeypatch, tmp_path):
     at.sidebar.selectbox(key="example").set_value(1).run()
     assert any("nowhere.jpg is not found" in e.value for e in at.sidebar.error)
     assert_no_server_path(at, tmp_path, env)
+
+
+# --- issue 13: what a teacher tripped over ----------------------------------------------
+
+@pytest.mark.parametrize("name,data,message", [
+    ("notes.png", b"just some text, named .png\n" * 5, "not an image"),
+    ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="4" height="4"/></svg>', "SVG"),
+])
+def test_a_failed_upload_is_said_in_the_main_area_too(env, name, data, message):
+    at = start()
+    at.sidebar.radio(key="source").set_value("Upload your own").run()
+    at.sidebar.file_uploader(key="upload").upload(name, data, "application/octet-stream")
+    at.run()
+    assert not at.exception
+    assert any(message in e.value for e in at.sidebar.error)
+    assert any(message in e.value and "PNG" in e.value for e in at.main.error)  # where the eye is
+
+
+@pytest.fixture
+def broken_checkpoints(tmp_path, monkeypatch):
+    """Four good checkpoints and two broken ones that sort first in teaching order."""
+    import shutil
+
+    ckpts = tmp_path / "checkpoints"
+    for i, name in enumerate(("resnet20", "wsms_resnet20", "ms_resnet20")):
+        make_checkpoint(ckpts, name, i, full_card=False)
+    shutil.copytree(ckpts / "resnet20", ckpts / "resnet20_jitter")
+    shutil.copytree(ckpts / "resnet20", ckpts / "resnet10")  # its weights: a Git LFS pointer
+    (ckpts / "resnet10" / "model.safetensors").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 1100000\n")
+    (ckpts / "resnet18").mkdir()
+    (ckpts / "resnet18" / "card.json").write_text("{ not json")
+    monkeypatch.setenv("WSMS_CHECKPOINTS", str(ckpts))
+    monkeypatch.setenv("WSMS_DATA", str(make_dataset(tmp_path / "data")))
+    return ckpts
+
+
+def test_broken_checkpoints_stay_out_of_the_defaults_but_are_listed(broken_checkpoints):
+    at = start()
+    picked = [Path(k).name for k in at.sidebar.multiselect(key="models").value]
+    assert picked == ["resnet20", "wsms_resnet20", "ms_resnet20", "resnet20_jitter"]
+    assert {Path(k).name for k in at.sidebar.multiselect(key="models").options} >= {"resnet10 (cannot load)",
+                                                                                     "resnet18 (cannot load)"}
+    listed = " ".join(m.value for m in at.sidebar.markdown)
+    assert "git lfs pull" in listed and "not valid JSON" in listed
+    assert len(top5(at)) == 4
+    at.sidebar.multiselect(key="models").select(str(broken_checkpoints / "resnet10")).run()
+    assert not at.exception
+    assert any("Git LFS pointer" in e.value and "git lfs pull" in e.value for e in at.sidebar.error)
+
+
+def test_replaced_weights_are_not_served_from_the_model_cache(broken_checkpoints):
+    import os
+
+    at = start()
+    assert not at.sidebar.error
+    weights = broken_checkpoints / "resnet20_jitter" / "model.safetensors"
+    card = broken_checkpoints / "resnet20_jitter" / "card.json"
+    st = card.stat()
+    weights.write_bytes((broken_checkpoints / "ms_resnet20" / "model.safetensors").read_bytes())
+    os.utime(card, ns=(st.st_atime_ns, st.st_mtime_ns))  # only the weights changed
+    at.run()
+    assert not at.exception
+    assert any("resnet20_jitter" in e.value and "sha256" in e.value for e in at.sidebar.error)

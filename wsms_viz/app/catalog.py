@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import CheckpointError, find_checkpoints, load_checkpoint  # noqa: F401 (raised by load)
+from ..checkpoint import CARD, WEIGHTS, CheckpointError, find_checkpoints, load_checkpoint  # noqa: F401
 from ..models import create_model, teaching_order
 from ..zoom import CIFAR10_MEAN, CIFAR10_STD
 
@@ -25,6 +25,7 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 UNTRAINED = ("resnet20", "wsms_resnet20", "ms_resnet20")
 UNTRAINED_PREFIX = "untrained:"
 TRAIN_HINT = "python -m wsms_viz.train --model wsms_resnet20 --out checkpoints/wsms_resnet20"
+DEFAULT_COUNT = 4  # models selected when the app opens
 
 
 @dataclass
@@ -90,6 +91,27 @@ def available(root: str | Path) -> list[str]:
     see :func:`teaching_order`), else untrained models."""
     found = sorted(find_checkpoints(root), key=lambda p: teaching_order(p.name))
     return [str(p) for p in found] or [UNTRAINED_PREFIX + n for n in UNTRAINED]
+
+
+def stamp(key: str) -> tuple[int, ...]:
+    """What says a checkpoint changed on disk: mtime and size of its card and of its
+    weights (either can be replaced alone), for the app's model cache key."""
+    if key.startswith(UNTRAINED_PREFIX):
+        return ()
+    out: list[int] = []
+    for f in (Path(key) / CARD, Path(key) / WEIGHTS):
+        try:
+            st = f.stat()
+            out += [st.st_mtime_ns, st.st_size]
+        except OSError:
+            out += [0, -1]
+    return tuple(out)
+
+
+def default_selection(keys: list[str], errors: dict[str, str | None], n: int = DEFAULT_COUNT) -> list[str]:
+    """The first ``n`` of ``keys`` (teaching order) that load: a broken checkpoint does not
+    take a default slot. ``errors`` maps a key to its load error, or None."""
+    return [k for k in keys if not errors.get(k)][:n]
 
 
 def label_of(key: str) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import re
 import struct
 import warnings
 from dataclasses import dataclass, field

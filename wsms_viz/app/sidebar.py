@@ -16,7 +16,7 @@ import streamlit as st
 
 from . import catalog, roots
 from .images import (
-    IMAGE_SUFFIXES,
+    FORMATS,
     DecodedImage,
     ImageError,
     decode_image,
@@ -24,7 +24,7 @@ from .images import (
     load_sample,
     sample_photos,
 )
-from .state import Selection, gallery, load_models
+from .state import Selection, _stamp, gallery, load_error, load_models
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("Dataset (val split)", "Sample photos", "Upload your own", "Baseline wrong, WSMS right")
@@ -60,6 +60,8 @@ def untrained_notice(sel: Selection) -> None:
 def need_image(sel: Selection) -> bool:
     """Shows a hint and returns False when there is no image or no model to show."""
     if sel.image is None:
+        if sel.image_error:  # where the eye is, not only in the sidebar
+            st.error(sel.image_error, icon=":material/error:")
         st.info("Pick an image in the sidebar (a dataset image, a sample photo or your own).")
         return False
     if not sel.models:
@@ -78,18 +80,33 @@ def sidebar() -> Selection:
     if not trained:
         sb.caption("No trained checkpoints on this server yet: train with `python -m wsms_viz.train ...`. "
                    "Showing untrained models.")
-    picked = sb.multiselect("Models to compare", keys, default=keys[:4], format_func=catalog.label_of,
+    broken = {k: load_error(k, _stamp(k)) for k in keys}
+    picked = sb.multiselect("Models to compare", keys, default=catalog.default_selection(keys, broken),
+                            format_func=lambda k: catalog.label_of(k) + (" (cannot load)" if broken[k] else ""),
                             key="models", persist_state="session")
     models, errors = load_models(picked)
     for e in errors:
         sb.error(public(e))
+    unpicked = [k for k in keys if broken[k] and k not in picked]
+    if unpicked:
+        with sb.expander(f"{len(unpicked)} checkpoint{'s' if len(unpicked) > 1 else ''} cannot be loaded"):
+            for k in unpicked:
+                st.markdown(f"**{catalog.label_of(k)}**: {public(broken[k])}")
     sb.subheader("Image")
+    st.session_state["_image_error"] = None
     image = _image_picker(sb, root)
     sb.caption("Zoom centre (fractions of width and height)")
     c1, c2 = sb.columns(2)
     cx = c1.slider("centre x", 0.0, 1.0, 0.5, 0.05, key="cx", persist_state="session")
     cy = c2.slider("centre y", 0.0, 1.0, 0.5, 0.05, key="cy", persist_state="session")
-    return Selection(image, models, (round(cy, 2), round(cx, 2)), root)
+    return Selection(image, models, (round(cy, 2), round(cx, 2)), root,
+                     st.session_state.get("_image_error") if image is None else None)
+
+
+def _image_error(sb, message: str) -> None:
+    """An image problem: said in the sidebar, and kept for the main area (:func:`need_image`)."""
+    sb.error(message)
+    st.session_state["_image_error"] = message
 
 
 def _image_picker(sb, root: Path) -> DecodedImage | None:
@@ -104,7 +121,7 @@ def _image_picker(sb, root: Path) -> DecodedImage | None:
     if source == SOURCES[2]:
         return _uploaded_image(sb)
     if ex_error:
-        sb.error(public(ex_error))
+        _image_error(sb, public(ex_error))
     return _example_image(sb, examples, root)
 
 
@@ -139,7 +156,7 @@ def _dataset_image(sb) -> DecodedImage | None:
     try:
         g = gallery(str(root.path))
     except ImageError as e:
-        sb.error(f"{public(str(e))}. Try the sample photos meanwhile.")
+        _image_error(sb, f"{public(str(e))}. Try the sample photos meanwhile.")
         return None
     sb.caption(f"{g.kind}: {g.split_note}.")
     cls = sb.selectbox("Class", g.classes, key="data_class", persist_state="session")
@@ -152,13 +169,16 @@ def _dataset_image(sb) -> DecodedImage | None:
     try:
         return g.load(items[int(i)])
     except ImageError as e:
-        sb.error(public(str(e)))
+        _image_error(sb, public(str(e)))
         return None
 
 
 def _uploaded_image(sb) -> DecodedImage | None:
-    up = sb.file_uploader("Your image", type=[s.lstrip(".") for s in IMAGE_SUFFIXES], key="upload",
-                          help="Any photo; it keeps its full resolution (the zoom crops it before shrinking).")
+    # No ``type=`` filter: the browser would refuse other files with a bare MIME-type
+    # message; decode_image says what the file is and which formats work.
+    up = sb.file_uploader("Your image", key="upload",
+                          help=f"A photo in {FORMATS}; a big one is worked on at the resolution the 3x zoom "
+                               "needs (the zoom crops it before shrinking to 32x32).")
     if up is None:
         return None
     data = up.getvalue()
@@ -174,7 +194,7 @@ def _uploaded_image(sb) -> DecodedImage | None:
             result = str(e)
         st.session_state["_upload_cache"] = (digest, result)
     if isinstance(result, str):
-        sb.error(result)
+        _image_error(sb, result)
         return None
     for n in result.notes:
         sb.info(n)
@@ -193,17 +213,17 @@ def _example_image(sb, examples: list[catalog.Example], root: Path) -> DecodedIm
     try:
         path = catalog.resolve_example_path(ex, root, *(r.path for r in data_roots()), REPO)
         if path is not None and not roots.inside(path, shared):
-            sb.error(public(f"example {i}: its file {ex.path} is outside the datasets this server shares"))
+            _image_error(sb, public(f"example {i}: its file {ex.path} is outside the datasets this server shares"))
             return None
         if path is not None:
             img = load_image_file(path)
         elif ex.index is not None and data is not None:
             img = gallery(str(data.path)).at(ex.index)
         else:
-            sb.error(public(f"example {i}: its file {ex.path} is not found"))
+            _image_error(sb, public(f"example {i}: its file {ex.path} is not found"))
             return None
     except (ImageError, IndexError) as e:
-        sb.error(public(f"example {i}: {e}"))
+        _image_error(sb, public(f"example {i}: {e}"))
         return None
     if ex.label is not None:
         img.label = catalog.class_name(ex.label, names)

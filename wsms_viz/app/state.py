@@ -31,6 +31,7 @@ class Selection:
     models: list[catalog.LoadedModel]
     center: tuple[float, float]
     checkpoint_root: Path
+    image_error: str | None = None  # why the picked image cannot be shown (also in the sidebar)
 
     @property
     def model_keys(self) -> tuple[str, ...]:
@@ -42,14 +43,24 @@ class Selection:
 
 
 @st.cache_resource(show_spinner="Loading model ...", max_entries=16)
-def model(key: str, stamp: float = 0.0) -> catalog.LoadedModel:
-    """One loaded model for everybody; ``stamp`` (the card's mtime) reloads a new checkpoint."""
+def model(key: str, stamp: tuple = ()) -> catalog.LoadedModel:
+    """One loaded model for everybody; ``stamp`` (:func:`catalog.stamp`: the card's and the
+    weights' mtime and size) reloads a checkpoint when either file is replaced."""
     return catalog.load(key)
 
 
-def _stamp(key: str) -> float:
-    card = Path(key) / "card.json"
-    return card.stat().st_mtime if card.is_file() else 0.0
+def _stamp(key: str) -> tuple:
+    return catalog.stamp(key)
+
+
+@st.cache_data(max_entries=64, show_spinner="Checking the checkpoints ...")
+def load_error(key: str, stamp: tuple) -> str | None:
+    """Why ``key`` cannot be loaded, or None (loading it into :func:`model` on the way)."""
+    try:
+        model(key, stamp)
+    except CheckpointError as e:
+        return str(e)
+    return None
 
 
 def load_models(keys: list[str]) -> tuple[list[catalog.LoadedModel], list[str]]:
