@@ -9,6 +9,8 @@ entrypoint elements on a rerun, and AppTest, which builds its tree from one run'
 messages, then loses them.
 """
 
+from pathlib import Path
+
 import streamlit as st
 import torch
 
@@ -23,7 +25,10 @@ from wsms_viz.app.catalog import app_threads
 if torch.get_num_threads() != app_threads():
     torch.set_num_threads(app_threads())
 
-st.set_page_config(page_title="wsms-viz: WSMS-Net in class", page_icon=":material/zoom_in:", layout="wide")
+# A bundled file, served by this server: a ":material/...:" favicon is fetched from a font
+# CDN, which a classroom without internet (or behind a proxy) never reaches.
+ICON = Path(__file__).resolve().parent / "wsms_viz" / "app" / "icon.png"
+st.set_page_config(page_title="wsms-viz: WSMS-Net in class", page_icon=str(ICON), layout="wide")
 
 PAGES = [
     st.Page("app_pages/zoom_compare.py", title="1 Zoom compare", icon=":material/zoom_in:", default=True),

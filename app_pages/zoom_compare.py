@@ -17,15 +17,20 @@ sel = ui.page(
 st.caption(f"Image: **{sel.image.name}**"
            + (f", true class **{sel.image.label}**" if sel.image.label else "")
            + ". Non-square photos are cut to a square as tall as their short side, which slides to follow "
-             "the zoom centre; the zoom then crops that square at full resolution and only then shrinks it "
-             "to the 32x32 pixels the networks see.")
+             "the zoom centre; the zoom then crops that square (a big photo at the resolution the 3x zoom "
+             "needs) and only then shrinks it to the 32x32 pixels the networks see.")
 
 
 top = st.columns([3, 2])
 stages_on = ui.stage_toggles(top[1], sel.models)
-tta = top[1].toggle("VGG multi-scale averaging for the baseline", key="tta",
-                    help="Average the baseline's softmax over the image at 0.875x, 1x and 1.125x the "
-                         "current zoom (VGG's Q = {S-32, S, S+32}).")
+plain = [m.label for m in sel.models if m.is_baseline]
+tta = top[1].toggle("Multi-scale averaging", key="tta", disabled=not plain,
+                    help="VGG's test-time trick, for the plain CNNs: average each one's softmax over the "
+                         "image at 0.875x, 1x and 1.125x the current zoom (VGG's Q = {S-32, S, S+32}); "
+                         "shown as an extra table.")
+if tta and plain:
+    top[1].caption("Averaged: " + ", ".join(f"**{p}**" for p in plain)
+                   + " (each as '+ multi-scale'; the multi-stage models are not).")
 args = (sel.image.key, sel.center, sel.model_keys, stages_on, tta)
 sweeps = ui.sweeps(*args, _pixels=sel.image.pixels)
 cls = ui.class_picker(top[0], sweeps, sel.image.label)

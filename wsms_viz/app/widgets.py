@@ -59,25 +59,38 @@ def class_picker(where, sweeps: list[predict.Sweep], label: str | None) -> str:
     return where.selectbox("Class to follow", classes, index=classes.index(default), key=f"follow_{label}")
 
 
+# The top-5 tables: one card per model with a fixed width, in a horizontal container that
+# wraps onto more rows, so four models plus their multi-scale averages (six tables) stay
+# readable on a 1024-pixel screen, where six equal columns overlapped.
+CARD_WIDTH = 270  # pixels: rank, "automobile", the bar and "100.0%" on one line; two fit at 1024
+BAR_CELLS = 8
+NBSP = "\u00a0"  # between the bar and its percentage: they never wrap apart
+
+
+def top5_table(s: predict.Sweep, zoom: float, cls: str) -> str:
+    """One model's top-5 at ``zoom`` as a markdown table, the followed class in bold."""
+    rows = [f"| {i + 1} | {f'**{c}**' if c == cls else c} | `{_bar(p)}`{NBSP}{p:.1%} |"
+            for i, (c, p) in enumerate(s.top(zoom))]
+    return "\n".join(["| | class | probability |", "|---|---|---|", *rows])
+
+
 def top5_columns(sweeps: list[predict.Sweep], zoom: float, cls: str) -> None:
-    """Each model's top-5 at ``zoom``, side by side, the followed class in bold.
+    """Each model's top-5 at ``zoom``, in cards that wrap onto as many rows as needed.
 
     A markdown table per model: cheap for the browser to redraw on every slider step
     (a canvas data grid per model costs ~100 ms more), and large on a projector.
     """
-    cols = st.columns(len(sweeps))
-    width = 10 if len(sweeps) <= 3 else 5  # four or more columns: keep bar and figure on one line
-    for col, s in zip(cols, sweeps, strict=True):
-        rows = [f"| {i + 1} | {f'**{c}**' if c == cls else c} | `{_bar(p, width)}` {p:.1%} |"
-                for i, (c, p) in enumerate(s.top(zoom))]
-        col.markdown(f"**{s.label}** at {zoom:.1f}x")
-        col.markdown("\n".join(["| | class | probability |", "|---|---|---|", *rows]))
-        p = float(s.curve(cls)[predict.nearest(s.zooms, zoom)])
-        top = s.top(zoom, 1)[0]
-        col.caption(f"top guess: {top[0]} ({top[1]:.1%}) · P({cls}) = {p:.1%}")
+    with st.container(horizontal=True, gap="small", key="top5_cards"):
+        for s in sweeps:
+            with st.container(width=CARD_WIDTH):
+                st.markdown(f"**{s.label}** at {zoom:.1f}x")
+                st.markdown(top5_table(s, zoom, cls))
+                p = float(s.curve(cls)[predict.nearest(s.zooms, zoom)])
+                top = s.top(zoom, 1)[0]
+                st.caption(f"top guess: {top[0]} ({top[1]:.1%}) · P({cls}) = {p:.1%}")
 
 
-def _bar(p: float, width: int = 10) -> str:
+def _bar(p: float, width: int = BAR_CELLS) -> str:
     n = round(p * width)
     return "█" * n + "·" * (width - n)
 

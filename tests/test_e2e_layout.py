@@ -1,0 +1,108 @@
+"""Layout and offline checks in a real headless Chromium (issue 13): with four models and
+multi-scale averaging the six top-5 tables do not overlap and no percentage wraps under
+its bar, at a projector's 1024x768 and at 1400x900; the page makes no request outside
+its own server (the favicon is a bundled file, not a font CDN's icon); an SVG upload is
+answered in the main area with the formats that work.
+
+Same server and browser set-up as tests/test_e2e.py.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from app_fixtures import make_checkpoint, make_dataset
+from test_e2e import CHROMIUM_ARGS, chromium_path, free_port, start_server, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e_layout")
+    ckpts = base / "checkpoints"
+    for i, name in enumerate(("resnet20", "wsms_resnet20", "ms_resnet20")):
+        make_checkpoint(ckpts, name, i, full_card=False)
+    shutil.copytree(ckpts / "resnet20", ckpts / "resnet20_jitter")  # a second plain CNN: averaged too
+    env = {**os.environ, "WSMS_CHECKPOINTS": str(ckpts), "WSMS_DATA": str(make_dataset(base / "data"))}
+    port = free_port()
+    proc = start_server(port, env)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+# Every top-5 table's box, and for every row whether its probability cell is on one line.
+_TABLES = """() => {
+  const tables = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stMarkdownContainer"] table')]
+    .filter(t => t.innerText.includes('probability'));
+  const boxes = tables.map(t => { const r = t.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; });
+  const spread = tables.flatMap(t => [...t.tBodies[0].rows].map(tr => {
+    const range = document.createRange(); range.selectNodeContents(tr.cells[2]);
+    const mids = [...range.getClientRects()].map(r => (r.top + r.bottom) / 2);
+    return Math.max(...mids) - Math.min(...mids);
+  }));
+  return {boxes, spread};
+}"""
+
+
+def _intersect(a, b) -> bool:
+    return a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5
+
+
+@pytest.mark.parametrize("viewport", [(1024, 768), (1400, 900)])
+def test_six_top5_tables_neither_overlap_nor_wrap(server, browser, viewport):
+    pg = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    outside = []
+    pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
+    pg.goto(server)
+    tables = lambda: pg.evaluate(_TABLES)  # noqa: E731
+    wait_for(pg, lambda: len(tables()["boxes"]) == 4, 90, "four models' top-5 tables")
+    pg.get_by_text("VGG multi-scale averaging").click()
+    wait_for(pg, lambda: len(tables()["boxes"]) == 6, 90, "six tables with the averaging on")
+    text = pg.locator('[data-testid="stMain"]').inner_text()
+    assert "Averaged:" in text and "resnet20_jitter" in text.split("Averaged:")[1][:200]
+    got = tables()
+    boxes = got["boxes"]
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert not _intersect(boxes[i], boxes[j]), (viewport, i, j, boxes[i], boxes[j])
+    main = pg.locator('[data-testid="stMain"]').bounding_box()
+    assert all(b[2] <= main["x"] + main["width"] + 0.5 for b in boxes), "a table runs off the page"
+    assert len(got["spread"]) == 30 and max(got["spread"]) < 8, got["spread"]  # bar and % on one line
+    pg.wait_for_timeout(1000)  # the favicon and any late request
+    assert not outside, f"requests leave the server: {outside}"
+    pg.close()
+
+
+def test_svg_upload_is_answered_in_the_main_area(server, browser, tmp_path):
+    pg = browser.new_page(viewport={"width": 1400, "height": 900})
+    pg.goto(server)
+    pg.get_by_text("Upload your own").click()
+    upload = pg.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    upload.wait_for(state="attached", timeout=30000)
+    svg = tmp_path / "logo.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>')
+    upload.set_input_files(str(svg))
+    main_alerts = lambda: " ".join(pg.locator('[data-testid="stMain"] [data-testid="stAlertContainer"]')  # noqa: E731
+                                   .all_inner_texts())
+    wait_for(pg, lambda: "SVG" in main_alerts(), 60, "the SVG message in the main area")
+    assert "PNG" in main_alerts() and "JPEG" in main_alerts()
+    assert pg.locator('[data-testid="stException"]').count() == 0
+    pg.close()
