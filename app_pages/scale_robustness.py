@@ -13,6 +13,10 @@ sel = ui.page(
     "multiplications), section 5 (the conclusion's scale-robustness claim).",
     image=False,
 )
+if not sel.models:
+    st.info("Pick one or more models in the sidebar: this page compares their accuracy against zoom, what "
+            "they cost and how their training went.")
+    st.stop()
 
 st.subheader("Accuracy against zoom")
 tta = st.toggle("Add VGG multi-scale averaging (+TTA, dashed)", key="robustness_tta",
@@ -24,15 +28,15 @@ if curves:
 if missing:
     st.info(f"No scale-robustness curve in the card of: {', '.join(missing)}. "
             "Run `python -m wsms_viz.evaluation.evaluate` on the checkpoint to measure it.")
+# height="content": every row shown, no table scrolling inside itself.
 if any(m.trained for m in sel.models):
-    st.dataframe(robustness.summary_rows(sel.models), hide_index=True,
-                 column_config={k: st.column_config.NumberColumn(format="percent") for k in
-                                ("train acc", "val acc", "val acc at zoom 1", "mean val acc over zooms")})
+    st.dataframe(robustness.tidy(robustness.summary_rows(sel.models), robustness.SUMMARY_PERCENT),
+                 hide_index=True, height="content")
 comparisons = robustness.comparison_rows(sel.models, tta)
 if comparisons:
     st.markdown("**Is a difference real, or luck of the draw?** Each model against the evaluator's baseline, "
                 "on the same val images (paired bootstrap).")
-    st.dataframe(comparisons, hide_index=True)
+    st.dataframe(comparisons, hide_index=True, height="content")
     st.caption("The 95% interval covers which val images were drawn; a second training seed moves a model too "
                "(He et al.: 0.16 points std for ResNet-110), so the verdict uses the interval widened by that "
                "spread. *yes*: it excludes 0. *one seed only*: only the bare interval does; more seeds are "
@@ -41,9 +45,11 @@ if comparisons:
 st.subheader("Cost: parameters and multiplications")
 st.caption("Multiplications of one 32x32 image. Sharing the convolutions keeps the parameters of WSMS-Net "
            "close to the baseline's, but stages 2 and 3 still compute: about 20% more multiplications.")
-st.dataframe(ui.model_costs(sel.model_keys), hide_index=True)
+st.dataframe(robustness.tidy(ui.model_costs(sel.model_keys), digits=robustness.COST_DIGITS), hide_index=True,
+             height="content")
 with st.expander("The paper's Tables 1 and 2 beside our counts"):
-    st.dataframe(ui.complexity_table(), hide_index=True)
+    st.dataframe(robustness.tidy(ui.complexity_table(), digits=robustness.COMPLEXITY_DIGITS,
+                                 names=robustness.COMPLEXITY_NAMES), hide_index=True, height="content")
 
 st.subheader("Training curves")
 fig, no_log = robustness.training_figure(sel.models)

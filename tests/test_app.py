@@ -410,3 +410,16 @@ def test_replaced_weights_are_not_served_from_the_model_cache(broken_checkpoints
     at.run()
     assert not at.exception
     assert any("resnet20_jitter" in e.value and "sha256" in e.value for e in at.sidebar.error)
+
+
+def test_scale_robustness_tables_round_their_numbers_and_hint_without_models(env):
+    import re
+
+    at = start("app_pages/scale_robustness.py")
+    cells = [str(v) for df in at.dataframe for v in df.value.to_numpy().ravel()]
+    assert cells and not [c for c in cells if c in ("None", "nan", "NaN")]
+    assert not [c for c in cells if re.search(r"\d\.\d{4,}", c)], "unrounded numbers"
+    at.sidebar.multiselect(key="models").set_value([]).run()
+    assert not at.exception
+    assert any("Pick one or more models" in i.value for i in at.info)
+    assert not at.dataframe and not at.main.subheader and not at.get("plotly_chart")

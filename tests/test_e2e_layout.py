@@ -106,3 +106,15 @@ def test_svg_upload_is_answered_in_the_main_area(server, browser, tmp_path):
     assert "PNG" in main_alerts() and "JPEG" in main_alerts()
     assert pg.locator('[data-testid="stException"]').count() == 0
     pg.close()
+
+
+def test_scale_robustness_tables_show_every_row(server, browser):
+    pg = browser.new_page(viewport={"width": 1024, "height": 768})
+    pg.goto(server + "/scale_robustness")
+    pg.get_by_text("The paper's Tables 1 and 2 beside our counts").click()
+    grids = '[data-testid="stMain"] [data-testid="stDataFrame"] .dvn-scroller'
+    wait_for(pg, lambda: pg.locator(grids).count() >= 2, 90, "the cost tables")
+    pg.wait_for_timeout(1000)
+    sizes = pg.evaluate(f"() => [...document.querySelectorAll('{grids}')].map(s => [s.scrollHeight, s.clientHeight])")
+    assert all(h <= c + 1 for h, c in sizes), f"a table scrolls inside itself: {sizes}"
+    pg.close()

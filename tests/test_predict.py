@@ -197,3 +197,21 @@ def test_page_reads_the_intervals_the_evaluator_writes(models):
         ("other", "at zoom 1", "base"), ("other", "mean over zooms", "base")]
     assert rows[0]["difference (points)"] == "+10.00" and rows[0]["resolved?"] == "yes"
     assert rows[1]["difference (points)"] == "+3.33"
+
+
+def test_default_selection_puts_the_three_kinds_first_and_skips_broken_ones():
+    keys = ["c/resnet20", "c/wsms_resnet20", "c/wsms_resnet20_jitter", "c/wsms_resnet20_jitter_mid", "c/ms_resnet20",
+            "c/resnet20_jitter"]
+    assert catalog.default_selection(keys, {}) == ["c/resnet20", "c/wsms_resnet20", "c/ms_resnet20",
+                                                   "c/wsms_resnet20_jitter"]
+    assert catalog.default_selection(keys, {"c/ms_resnet20": "broken"}) == [
+        "c/resnet20", "c/wsms_resnet20", "c/wsms_resnet20_jitter", "c/wsms_resnet20_jitter_mid"]
+
+
+def test_tidy_rounds_and_never_says_none():
+    from wsms_viz.app.robustness import tidy
+
+    rows = tidy([{"model": "a", "mults": 252.88768, "acc": 0.8786, "epochs": None, "trained": True, "n": 1234}],
+                percent=("acc",), digits={"mults": 1}, names={"mults": "multiplications (M)"})
+    assert rows == [{"model": "a", "multiplications (M)": "252.9", "acc": "87.9%", "epochs": "–", "trained": "yes",
+                     "n": "1,234"}]

@@ -162,6 +162,41 @@ def training_figure(models: Sequence[LoadedModel]) -> tuple[go.Figure | None, li
     return fig, missing
 
 
+MISSING = "–"  # what a table shows for a value the card does not have (not "None")
+
+
+def tidy(rows: Sequence[dict], percent: Sequence[str] = (), digits: dict[str, int] | None = None,
+         names: dict[str, str] | None = None) -> list[dict]:
+    """Rows ready to show: ``percent`` columns as "87.9%", other floats rounded to
+    ``digits[column]`` places (default 2), None as "–", booleans as yes/no, columns
+    renamed by ``names``. Every value becomes text, so a column mixing numbers and gaps
+    still reads cleanly."""
+    digits, names = digits or {}, names or {}
+
+    def cell(key: str, v) -> str:
+        if v is None:
+            return MISSING
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, int | float) and key in percent:
+            return f"{v:.1%}"
+        if isinstance(v, float):
+            return f"{v:,.{digits.get(key, 2)}f}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
+
+    return [{names.get(k, k): cell(k, v) for k, v in r.items()} for r in rows]
+
+
+SUMMARY_PERCENT = ("train acc", "val acc", "val acc at zoom 1", "mean val acc over zooms")
+COST_DIGITS = {"parameters (M)": 3, "multiplications (M)": 1}
+COMPLEXITY_NAMES = {"params_c10": "params C10 (M)", "paper_c10": "paper C10 (M)", "params_c100": "params C100 (M)",
+                    "paper_c100": "paper C100 (M)", "mults": "multiplications (M)", "paper_mults": "paper (M)"}
+COMPLEXITY_DIGITS = {"params_c10": 3, "paper_c10": 2, "params_c100": 3, "paper_c100": 2, "mults": 1,
+                     "paper_mults": 0}
+
+
 def complexity_rows() -> list[dict]:
     """The paper-table rows (:func:`wsms_viz.evaluation.complexity.table_rows`)."""
     return table_rows()
