@@ -423,3 +423,19 @@ def test_scale_robustness_tables_round_their_numbers_and_hint_without_models(env
     assert not at.exception
     assert any("Pick one or more models" in i.value for i in at.info)
     assert not at.dataframe and not at.main.subheader and not at.get("plotly_chart")
+
+
+def test_integration_page_speaks_plain_words_and_names_the_class(env):
+    at = start("app_pages/integration.py")
+    at.selectbox(key="int_class").set_value("cat").run()
+    assert not at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    text = json.dumps(specs) + " ".join(e.value for e in [*at.markdown, *at.caption, *at.subheader])
+    for jargon in ("Frobenius", "sqrt(C)", "gated split", "logit of class"):
+        assert jargon not in text, jargon
+    contrib = next(s for s in specs if "switched off" in json.dumps(s["data"]))
+    assert "'cat'" in contrib["layout"]["yaxis"]["title"]["text"]
+    titles = [json.dumps(s["layout"].get("title", "")) for s in specs]
+    assert "size of each stage" in titles[0]  # the per-stage summary before the 128 x 112 matrix
+    bands = [sh for sh in specs[2]["layout"]["shapes"] if sh.get("type") == "rect"]
+    assert len(bands) == 3  # one coloured band per stage over its columns

@@ -51,7 +51,9 @@ def test_integration_and_contribution_figures(setup):
     w = integration_weights(m)
     fig = figures.integration_weights_figure(w)
     assert fig.data[0].z.shape == (128, 112)
-    assert [s.x0 for s in fig.layout.shapes] == [63.5, 95.5]  # separators between the stage blocks
+    assert [s.x0 for s in fig.layout.shapes if s.type == "line"] == [63.5, 95.5]  # separators between stages
+    assert [(s.x0, s.x1) for s in fig.layout.shapes if s.type == "rect"] == [(-0.5, 63.5), (63.5, 95.5),
+                                                                            (95.5, 111.5)]  # stage bands
     c = stage_contributions(m, normalize(images[0]))
     fig = figures.contributions_figure(c)
     assert len(fig.data) == 3 and list(fig.data[1].y) == pytest.approx(list(c.logit_drop))

@@ -130,48 +130,72 @@ def integration_weights_figure(weights: IntegrationWeights, height: int = 380) -
         if s:
             fig.add_vline(x=a - 0.5, line=dict(color="black", width=2))
         fig.add_annotation(x=(a + b - 1) / 2, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
-                           text=f"stage {s + 1} ({b - a} ch, |W| = {weights.norms[s]:.2f})",
-                           font=dict(color=stage_color(s)))
+                           text=f"<b>stage {s + 1}</b>: its {b - a} channels", font=dict(color=stage_color(s)))
+        # A pale band in the stage's colour under its columns: which stage a column belongs to.
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=a - 0.5, x1=b - 0.5, y0=1.0, y1=1.03,
+                      fillcolor=stage_color(s), line_width=0)
     out = "class" if weights.layer == "fc" else "output channel"
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0),
-                      xaxis_title="input channel of the concatenation", yaxis_title=out)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=40, b=0),
+                      xaxis_title="input channel (stage 1's, then stage 2's, then stage 3's)", yaxis_title=out)
     fig.update_yaxes(autorange="reversed")
     return fig
 
 
-def stage_bars(values: Sequence[float] | np.ndarray, title: str, yaxis: str = "", height: int = 300) -> go.Figure:
-    """One bar per stage, in the stages' colours (norms, shares, logit drops...).
+def bar_label(v: float, percent: bool = False) -> str:
+    """A bar's label: "0" for an exact zero (a bar with no height still says so)."""
+    if v == 0:
+        return "0"
+    return f"{v:.1%}" if percent else f"{v:.3g}"
+
+
+def stage_bars(values: Sequence[float] | np.ndarray, title: str, yaxis: str = "", height: int = 300,
+               percent: bool = False) -> go.Figure:
+    """One bar per stage, in the stages' colours (norms, shares, logit drops...), every
+    bar labelled with its value, a zero included (drawn above the axis, where it shows).
 
     Args:
         values: one value per stage, in stage order.
         title: the figure title.
         yaxis: the y-axis title.
         height: figure height in pixels.
+        percent: label (and the axis) as percentages.
     """
     values = [float(v) for v in values]
     names = [f"stage {s + 1}" for s in range(len(values))]
+    # "outside": a label inside a short bar is dropped by plotly; outside it always shows.
     fig = go.Figure(go.Bar(x=names, y=values, marker_color=[stage_color(s) for s in range(len(values))],
-                           text=[f"{v:.3g}" for v in values], textposition="auto"))
+                           text=[bar_label(v, percent) for v in values], textposition="outside",
+                           cliponaxis=False))
+    lo, hi = min(values + [0.0]), max(values + [0.0])
+    pad = 0.18 * (hi - lo) or 1.0  # room above (and below) the bars for their labels
+    fig.update_yaxes(range=[lo - (pad if lo < 0 else 0), hi + pad])
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
     fig.update_layout(title=title, yaxis_title=yaxis, height=height, margin=dict(l=0, r=0, t=40, b=0))
     return fig
 
 
-def contributions_figure(c: StageContributions, height: int = 340) -> go.Figure:
-    """Each stage's effect on the target logit: lesions and the exact split, side by side.
+SPLIT_LABEL = "its part of the score (the parts add up to the score)"
+
+
+def contributions_figure(c: StageContributions, classes: Sequence[str] | None = None,
+                         height: int = 340) -> go.Figure:
+    """Each stage's effect on the target class's score: lesions and the exact split, side by side.
 
     Args:
         c: from :func:`wsms_viz.analysis.integration.stage_contributions`.
+        classes: class names, to name the class (else its index).
         height: figure height in pixels.
     """
     names = [f"stage {s + 1}" for s in range(len(c.gated))]
-    split = ("linear contribution (exact)" if c.linear is not None else "gated split (exact sum, gates held)")
+    cls = classes[c.target] if classes is not None and 0 <= c.target < len(classes) else f"class {c.target}"
     fig = go.Figure([
-        go.Bar(name="only this stage on (vs all off)", x=names, y=c.logit_only - c.logit_none),
-        go.Bar(name="drop when switched off", x=names, y=c.logit_drop),
-        go.Bar(name=split, x=names, y=c.gated),
+        go.Bar(name="this stage alone (score gained over all stages off)", x=names, y=c.logit_only - c.logit_none),
+        go.Bar(name="score lost when this stage is switched off", x=names, y=c.logit_drop),
+        go.Bar(name=SPLIT_LABEL, x=names, y=c.gated),
     ])
-    fig.update_layout(barmode="group", height=height, yaxis_title=f"logit of class {c.target}",
-                      title=f"logit {c.logit:.3g}; all stages off {c.logit_none:.3g}",
+    fig.update_layout(barmode="group", height=height, yaxis_title=f"score of '{cls}' (logit)",
+                      title=f"score of '{cls}': {c.logit:.3g} with every stage, {c.logit_none:.3g} with none",
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h"))
     return fig
 
