@@ -8,7 +8,8 @@ from wsms_viz.app import figures, ui
 sel = ui.page(
     "Attributions per stage",
     "Which pixels pushed the network towards its answer, taken through each stage separately and drawn on "
-    "**one colour scale**, with the baseline beside. The bars give each stage's share of the attribution; "
+    "**one colour scale** (or one per stage, to see a weak stage's pattern), with the baseline beside. "
+    "The bars give each stage's share of the attribution; "
     "the last chart shows how the shares move when you zoom: does the answer move to the stages that see "
     "the image smaller?",
     "Fig. 1 and section 3.1 (each stage contributes features at its own scale); section 5 asks for exactly "
@@ -25,6 +26,9 @@ noise = c3.toggle("NoiseTunnel", key="attr_noise", disabled=method == "grad_cam"
                   help="SmoothGrad: averages the method over 8 noisy copies of the image (8x slower). "
                        "Not for Grad-CAM, which is smooth already.")
 noise = noise and method != "grad_cam"
+shared = c3.radio("Colour scale", ("one for all stages", "one per stage"), key="attr_scale", horizontal=True,
+                  help="One for all: stages compare, and a stage that carries little looks blank. One per "
+                       "stage: each map uses the whole scale, so a weak stage's pattern shows.") == "one for all stages"
 kw = dict(method=method, target=target, smoothgrad_samples=8 if noise else 0)
 attr = ui.analysis(attribution.attribute_stages, m, sel, zoom, **kw)
 maps, titles = list(attr.maps), [f"stage {s + 1}" for s in range(len(attr.maps))]
@@ -34,9 +38,14 @@ if base is not None:
     maps, titles = maps + b.maps, titles + ["baseline"]
 st.caption(f"Explaining class **{m.classes[attr.target]}** (logit {attr.logit:.2f}) at zoom {zoom:.1f}x: "
            f"the stages of **{m.label}**" + (f", then the baseline **{base.label}**" if base else "") + ".")
-st.plotly_chart(figures.heatmap_overlays(ui.current_input(sel, zoom), maps, titles), key="attr_maps")
+st.caption("Colours: **one scale for all panels**, so their strengths compare." if shared else
+           "Colours: **one scale per panel**: each map's strongest pixel is the darkest, so strengths do "
+           "not compare across panels (the bars below do that).")
+st.plotly_chart(figures.heatmap_overlays(ui.current_input(sel, zoom), maps, titles, shared_scale=shared),
+                key="attr_maps")
 left, right = st.columns(2)
-left.plotly_chart(figures.stage_bars(attr.shares, "share of the attribution per stage", "share"), key="attr_shares")
+left.plotly_chart(figures.stage_bars(attr.shares, "share of the attribution per stage", "share", percent=True),
+                  key="attr_shares")
 if right.toggle("Shares across zoom", key="attr_sweep",
                 help="Runs the method at 6 zooms from 0.5x to 3x (slow with Integrated Gradients)."):
     z = ui.analysis(attribution.stage_shares_across_zoom, m, sel, 1.0, normalized=False,

@@ -439,3 +439,25 @@ def test_integration_page_speaks_plain_words_and_names_the_class(env):
     assert "size of each stage" in titles[0]  # the per-stage summary before the 128 x 112 matrix
     bands = [sh for sh in specs[2]["layout"]["shapes"] if sh.get("type") == "rect"]
     assert len(bands) == 3  # one coloured band per stage over its columns
+
+
+def test_attribution_page_offers_per_stage_colour_scales_and_says_which(env):
+    at = start("app_pages/attributions.py")
+    at.selectbox(key="attr_method").set_value("saliency").run()
+    shared = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t.get("coloraxis") for t in shared["data"] if t["type"] == "heatmap"} == {"coloraxis"}
+    assert any("one scale for all panels" in c.value for c in at.caption)
+    at.radio(key="attr_scale").set_value("one per stage").run()
+    assert not at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    heat = [t for t in spec["data"] if t["type"] == "heatmap"]
+    axes = [t.get("coloraxis", "coloraxis") for t in heat]
+    assert len(set(axes)) == len(heat) >= 3  # the WSMS stages and the baseline, each its own scale
+    import base64
+
+    import numpy as np
+
+    for t, a in zip(heat, axes, strict=True):
+        z = np.frombuffer(base64.b64decode(t["z"]["bdata"]), dtype=t["z"]["dtype"])  # plotly's binary arrays
+        assert spec["layout"][a]["cmax"] == pytest.approx(float(np.abs(z).max()) or 1.0, rel=1e-4)
+    assert any("one scale per panel" in c.value for c in at.caption)

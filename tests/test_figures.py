@@ -128,3 +128,11 @@ def test_architecture_labels_sit_above_the_shared_weight_line_and_say_quarter_si
     texts = " ".join(a.text for a in fig.layout.annotations if a.text)
     assert "1/2 size" in texts and "1/4 size" in texts and "halved" not in texts
     assert "input at 1/4 size" in {r["step"] for r in arch.rows()}
+
+
+def test_every_stage_bar_is_labelled_a_zero_included():
+    fig = figures.stage_bars([0.7, 0.3, 0.0], "shares", "share", percent=True)
+    bar = fig.data[0]
+    assert list(bar.text) == ["70.0%", "30.0%", "0"]
+    assert bar.textposition == "outside" and bar.cliponaxis is False  # "auto" hides a zero bar's label
+    assert fig.layout.yaxis.range[1] > 0.7  # room above the tallest bar for its label

@@ -74,12 +74,14 @@ def field_boxes_figure(image: Tensor | np.ndarray, boxes: Sequence[FieldBox], he
 
 def heatmap_overlays(
     image: Tensor | np.ndarray, maps: Sequence[np.ndarray], titles: Sequence[str] | None = None,
-    opacity: float = 0.65, height: int = 320,
+    opacity: float = 0.65, height: int = 320, shared_scale: bool = True,
 ) -> go.Figure:
-    """One heatmap per stage over the image, all on one shared colour scale.
+    """One heatmap per stage over the image, on one shared colour scale or one per panel.
 
     Signed maps (any value < 0, e.g. Integrated Gradients) get a diverging scale centred
-    on 0; non-negative ones (Saliency, Grad-CAM, ERF) a sequential scale from 0.
+    on 0; non-negative ones (Saliency, Grad-CAM, ERF) a sequential scale from 0. The
+    shared scale compares stages (a stage that carries little is pale); per panel, each
+    map spans the whole scale, so a weak stage's pattern shows too.
 
     Args:
         image: unnormalised input (see :func:`to_rgb`); every map must have its size.
@@ -87,6 +89,7 @@ def heatmap_overlays(
         titles: panel titles; default "stage 1", "stage 2", ...
         opacity: heatmap opacity over the image.
         height: figure height in pixels.
+        shared_scale: one colour scale for every panel (True) or one per panel.
     """
     rgb = to_rgb(image)
     if not maps:
@@ -96,15 +99,25 @@ def heatmap_overlays(
             raise ValueError(f"map of shape {m.shape} does not fit the {rgb.shape[:2]} image")
     titles = list(titles) if titles is not None else [f"stage {s + 1}" for s in range(len(maps))]
     signed = any(float(m.min()) < 0 for m in maps)
-    peak = max(float(np.abs(m).max()) for m in maps) or 1.0
+
+    def axis(peak: float, **more) -> dict:
+        peak = peak or 1.0
+        return (dict(colorscale="RdBu_r", cmin=-peak, cmax=peak, **more) if signed
+                else dict(colorscale="Inferno", cmin=0, cmax=peak, **more))
+
+    shared_peak = max(float(np.abs(m).max()) for m in maps)
     fig = make_subplots(1, len(maps), subplot_titles=titles, horizontal_spacing=0.02)
     for i, m in enumerate(maps):
+        ca = "coloraxis" if shared_scale or i == 0 else f"coloraxis{i + 1}"
         fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), 1, i + 1)
-        fig.add_trace(go.Heatmap(z=m, coloraxis="coloraxis", opacity=opacity,
+        fig.add_trace(go.Heatmap(z=m, coloraxis=ca, opacity=opacity,
                                  hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"), 1, i + 1)
-    coloraxis = (dict(colorscale="RdBu_r", cmin=-peak, cmax=peak) if signed
-                 else dict(colorscale="Inferno", cmin=0, cmax=peak))
-    fig.update_layout(coloraxis=coloraxis, height=height, margin=dict(l=0, r=0, t=30, b=0))
+    if shared_scale:
+        fig.update_layout(coloraxis=axis(shared_peak))
+    else:  # one scale per panel; the colour bars would crowd the panels, the hover gives values
+        fig.update_layout({("coloraxis" if i == 0 else f"coloraxis{i + 1}"):
+                           axis(float(np.abs(m).max()), showscale=False) for i, m in enumerate(maps)})
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0))
     _image_axes(fig, 1, len(maps))
     return fig
 
