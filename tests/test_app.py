@@ -461,3 +461,20 @@ def test_attribution_page_offers_per_stage_colour_scales_and_says_which(env):
         z = np.frombuffer(base64.b64decode(t["z"]["bdata"]), dtype=t["z"]["dtype"])  # plotly's binary arrays
         assert spec["layout"][a]["cmax"] == pytest.approx(float(np.abs(z).max()) or 1.0, rel=1e-4)
     assert any("one scale per panel" in c.value for c in at.caption)
+
+
+def test_receptive_field_page_block_selector_and_readable_fields(env):
+    at = start("app_pages/receptive_fields.py")
+    assert at.selectbox(key="rf_block").value == 2  # the last block by default
+    names = lambda: [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"][1:]]  # noqa: E731
+    assert all("larger than the 32x32 image" in n for n in names())
+    assert any("smaller than stage 1's" in c.value and "fewer blocks" in c.value for c in at.caption)
+    assert "start" not in at.dataframe[0].value.columns  # explained in the layer table, not left bare
+    assert any("start: where the field of unit 0 begins" in c.value for c in at.caption)
+    erf = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert erf["layout"]["annotations"][0]["text"] == "the image"
+    at.selectbox(key="rf_block").set_value(0).run()
+    assert not at.exception, at.exception
+    assert [n.split(":")[1].split(",")[0].strip() for n in names()] == ["15 px", "30 px", "60 px"]
+    at.selectbox(key="rf_block").set_value(1).run()
+    assert not at.exception and any("Stage 3 has no block 2" in c.value for c in at.caption)

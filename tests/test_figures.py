@@ -25,10 +25,34 @@ def test_field_boxes_drawn_per_stage_in_pixel_edges(setup):
     boxes = field_boxes(m, (1, 6))
     fig = figures.field_boxes_figure(images[0], boxes)
     assert isinstance(fig, go.Figure) and isinstance(fig.data[0], go.Image)
-    rects = fig.layout.shapes
+    rects = [r for r in fig.layout.shapes if r.line.width == 3]
     assert len(rects) == 3 and len({r.line.color for r in rects}) == 3
-    assert (rects[0].x0, rects[0].y0) == (boxes[0].left - 0.5, boxes[0].top - 0.5)
+    top, left, _, _ = boxes[0].unclipped
+    assert (rects[0].x0, rects[0].y0) == (left - 0.5, top - 0.5)
     assert "stage 3: 60 px" in fig.data[3].name
+
+
+def test_fields_larger_than_the_image_are_drawn_whole(setup):
+    m, images = setup
+    boxes = field_boxes(m, (4, 4))  # the last blocks: 81, 74 and 60 px on a 32 px image
+    fig = figures.field_boxes_figure(images[0], boxes)
+    rects = [r for r in fig.layout.shapes if r.line.width == 3]
+    assert [r.x1 - r.x0 for r in rects] == [b.size for b in boxes] == [81, 74, 60]
+    x0, x1 = fig.layout.xaxis.range
+    assert x0 < min(r.x0 for r in rects) and x1 > max(r.x1 for r in rects)  # the whole field is in view
+    assert all("larger than the 32x32 image" in t.name for t in fig.data[1:])
+    small = figures.field_boxes_figure(images[0], field_boxes(m, (4, 4), block=0))
+    assert [r.x1 - r.x0 for r in small.layout.shapes if r.line.width == 3] == [15, 30, 60]
+
+
+def test_effective_fields_leave_the_image_visible(setup):
+    m, images = setup
+    x = normalize(images[0])
+    fig = figures.heatmap_overlays(images[0], effective_receptive_fields(m, x, (4, 4)), opacity=0.5,
+                                   with_image=True)
+    assert [a.text for a in fig.layout.annotations][0] == "the image"
+    assert isinstance(fig.data[0], go.Image) and isinstance(fig.data[1], go.Image)  # panel 1: the image alone
+    assert fig.data[0].xaxis == "x" and fig.data[1].xaxis == "x2"
 
 
 def test_overlays_share_one_colour_scale(setup):

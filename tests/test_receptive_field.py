@@ -13,7 +13,9 @@ from wsms_viz.analysis.receptive_field import (
     effective_receptive_field,
     effective_receptive_fields,
     field_boxes,
+    final_field_note,
     receptive_field_table,
+    stage_blocks,
     union,
     walk,
 )
@@ -188,3 +190,35 @@ def test_erf_refuses_training_mode_and_bad_arguments():
         effective_receptive_field(m, torch.randn(3, 32, 32), 0, (8, 4))
     with pytest.raises(ValueError, match="unit"):
         effective_receptive_field(m, torch.randn(3, 32, 32), 0, (4, 4), unit="pool")
+
+
+def test_field_boxes_at_an_earlier_block_look_at_the_same_place():
+    m = create_model("wsms_resnet20")
+    assert [b.size for b in field_boxes(m, (4, 4), block=0)] == [15, 30, 60]  # x2 per stage, block for block
+    two = field_boxes(m, (4, 4), block=1)
+    assert [(b.stage, b.size) for b in two] == [(0, 37), (1, 74)]  # stage 3 stops after block 1
+    last = field_boxes(m, (2, 6))
+    for b in field_boxes(m, (2, 6), block=0):
+        assert abs(b.center[0] - last[b.stage].center[0]) <= b.jump and abs(b.center[1] - last[b.stage].center[1]) \
+            <= b.jump
+    assert stage_blocks(m) == [3, 2, 1]
+    note = final_field_note(m)
+    assert "60 px" in note and "81 px" in note and "fewer blocks" in note
+    assert final_field_note(create_model("resnet20")) is None
+
+
+def test_effective_field_at_an_earlier_block_stays_in_its_box():
+    torch.manual_seed(0)
+    m = create_model("wsms_resnet20").eval()
+    x = torch.randn(3, 32, 32)
+    assert len(effective_receptive_fields(m, x, (4, 4), block=1)) == 2  # stages 1 and 2 have a block 2
+    erfs = effective_receptive_fields(m, x, (1, 6), block=0)
+    boxes = field_boxes(m, (1, 6), block=0)
+    assert boxes[0].size == 15 and len(erfs) == 3
+    for box, erf in zip(boxes, erfs, strict=True):
+        inside = np.zeros_like(erf, dtype=bool)
+        inside[box.top:box.bottom + 1, box.left:box.right + 1] = True
+        assert erf[inside].max() == 1 and (inside.all() or erf[~inside].max() == 0)
+    assert 0 < (erfs[0] > 0).sum() <= 15 * 15  # stage 1 after block 1: a 15 px square, not the image
+    with pytest.raises(ValueError, match="no block 2"):
+        effective_receptive_field(m, x, 2, (4, 4), block=1)

@@ -271,6 +271,45 @@ def block_table(model: nn.Module, input_size: int = 32) -> list[dict]:
             for s, fields in enumerate(block_fields(model, input_size)) for b, f in enumerate(fields)]
 
 
+def same_place(last: Field, i: int, other: Field) -> int:
+    """The unit of map ``other`` whose field is centred nearest to unit ``i`` of map ``last``.
+
+    One position of the last maps names the same place in every stage (they end at one
+    size); at an earlier block the maps differ in size, and this finds the unit there
+    that looks at that place.
+
+    Args:
+        last: the field of the map position ``i`` is in.
+        i: the unit's index along the axis.
+        other: the field of the map to find a unit in.
+    """
+    centre = last.start + i * last.jump + (last.size - 1) / 2
+    j = round((centre - other.start - (other.size - 1) / 2) / other.jump)
+    return int(min(max(j, 0), other.map_size - 1))
+
+
+def stage_blocks(model: nn.Module) -> list[int]:
+    """How many blocks each stage runs (WSMS-ResNet-20: 3, 2, 1: stage ``s`` stops when
+    its map reaches the last map size)."""
+    return [len(f) for f in block_fields(model)]
+
+
+def final_field_note(model: nn.Module, input_size: int = 32) -> str | None:
+    """One sentence on why a later stage can end with a smaller field than stage 1, or
+    None when it does not (a baseline, or no such stage)."""
+    fields = block_fields(model, input_size)
+    last = [f[-1].size for f in fields]
+    small = [s for s in range(1, len(fields)) if last[s] < last[0]]
+    if not small:
+        return None
+    s = small[-1]
+    b = len(fields[s])
+    return (f"Stage {s + 1}'s last field ({last[s]} px) is smaller than stage 1's ({last[0]} px) because it runs "
+            f"fewer blocks ({b} instead of {len(fields[0])}: its map is already {fields[s][-1].map_size}x"
+            f"{fields[s][-1].map_size} after block {b}); block for block its field is {2 ** s} times stage 1's "
+            f"({fields[s][0].size} px against {fields[0][0].size} px after block 1).")
+
+
 @dataclass(frozen=True)
 class FieldBox:
     """The input pixels one output position depends on, through one stage.
@@ -289,6 +328,8 @@ class FieldBox:
     jump: int
     center: tuple[float, float]
 
+    block: int = -1  # 0-based block whose output unit this is (-1: the stage's last)
+
     @property
     def height(self) -> int:
         return self.bottom - self.top + 1
@@ -297,15 +338,29 @@ class FieldBox:
     def width(self) -> int:
         return self.right - self.left + 1
 
+    @property
+    def unclipped(self) -> tuple[float, float, float, float]:
+        """``(top, left, bottom, right)`` of the whole field, reaching past the image
+        (into the zero padding) where it is larger than the image."""
+        half = (self.size - 1) / 2
+        return self.center[0] - half, self.center[1] - half, self.center[0] + half, self.center[1] + half
+
+    @property
+    def exceeds_image(self) -> bool:
+        top, left, bottom, right = self.unclipped
+        return top < self.top or left < self.left or bottom > self.bottom or right > self.right
+
 
 def field_boxes(
     model: nn.Module, position: tuple[int, int], input_size: tuple[int, int] = (32, 32),
-    through_integration: bool = False,
+    through_integration: bool = False, block: int | None = None,
 ) -> list[FieldBox]:
     """For position ``(i, j)`` of the last maps, the field box of each stage in the input.
 
     Every stage ends at the same map size (section 3.1), so one position names the same
     place in every stage's output, and the boxes differ only through the downscaling.
+    With ``block``, the box of the unit after that block that looks at the same place
+    (:func:`same_place`), for the stages that have that block.
 
     Args:
         model: a WSMS-Net, MS-Net or baseline backbone.
@@ -313,6 +368,7 @@ def field_boxes(
         input_size: the input's ``(height, width)``.
         through_integration: add the integration layer's kernel (a ``3x3`` integration
             widens every stage's field by ``2 * jump``; ``1x1`` and no conv change nothing).
+        block: 0-based block; None for each stage's last (then ``through_integration`` applies).
 
     Example:
         >>> from wsms_viz.models import create_model
@@ -320,10 +376,11 @@ def field_boxes(
         [81, 74, 60]
     """
     height, width = input_size
-    fields_h = [bf[-1] for bf in block_fields(model, height)]
-    fields_w = [bf[-1] for bf in block_fields(model, width)]
+    all_h, all_w = block_fields(model, height), block_fields(model, width)
+    fields_h = [bf[-1] for bf in all_h]
+    fields_w = [bf[-1] for bf in all_w]
     k = int(integration_kind(model)[0]) if integration_kind(model) != "none" else 1
-    if through_integration and k > 1:
+    if through_integration and k > 1 and block is None:
         conv = integration_layer(model)[0]
         fields_h = [f.layer(k, 1, _pair(conv.padding, "padding", "integration")) for f in fields_h]
         fields_w = [f.layer(k, 1, _pair(conv.padding, "padding", "integration")) for f in fields_w]
@@ -332,17 +389,24 @@ def field_boxes(
     for s, (fh, fw) in enumerate(zip(fields_h, fields_w, strict=True)):
         if not (0 <= i < fh.map_size and 0 <= j < fw.map_size):
             raise ValueError(f"position {position} is outside stage {s + 1}'s {fh.map_size}x{fw.map_size} map")
-        top, bottom = fh.span(i)
-        left, right = fw.span(j)
+        ii, jj = i, j
+        if block is not None:
+            if not 0 <= block < len(all_h[s]):
+                continue  # this stage stops before that block
+            ii, jj = same_place(fh, i, all_h[s][block]), same_place(fw, j, all_w[s][block])
+            fh, fw = all_h[s][block], all_w[s][block]
+        top, bottom = fh.span(ii)
+        left, right = fw.span(jj)
         boxes.append(FieldBox(s, max(top, 0), max(left, 0), min(bottom, height - 1), min(right, width - 1),
-                              fh.size, fh.jump, ((top + bottom) / 2, (left + right) / 2)))
+                              fh.size, fh.jump, ((top + bottom) / 2, (left + right) / 2),
+                              -1 if block is None else block))
     return boxes
 
 
 UNITS = ("block", "concat")
 
 
-def _unit(view: StageView, x: Tensor, position: tuple[int, int], unit: str) -> Tensor:
+def _unit(view: StageView, x: Tensor, position: tuple[int, int], unit: str, block: int | None = None) -> Tensor:
     x_s = view.scale_input(x)
     maps = view.block_maps(x_s)
     out = maps[-1] if unit == "block" else view.final(maps[-1])
@@ -350,11 +414,16 @@ def _unit(view: StageView, x: Tensor, position: tuple[int, int], unit: str) -> T
     if not (0 <= i < out.shape[-2] and 0 <= j < out.shape[-1]):
         raise ValueError(f"position {position} is outside stage {view.index + 1}'s "
                          f"{out.shape[-2]}x{out.shape[-1]} map")
+    if block is not None:  # the unit after ``block`` that looks where (i, j) of the last map does
+        fields_h, fields_w = (_stage_rows(view, n)[1] for n in x.shape[-2:])
+        i, j = same_place(fields_h[-1], i, fields_h[block]), same_place(fields_w[-1], j, fields_w[block])
+        out = maps[block]
     return out[0, :, i, j].sum()
 
 
 def effective_receptive_field(
     model: nn.Module, image: Tensor, stage: int, position: tuple[int, int], unit: str = "block",
+    block: int | None = None,
 ) -> np.ndarray:
     """Luo et al.'s effective receptive field of one unit of one stage, for one image.
 
@@ -369,6 +438,8 @@ def effective_receptive_field(
         stage: 0-based stage index.
         position: ``(row, column)`` in the stage's last map.
         unit: ``"block"`` or ``"concat"``.
+        block: 0-based block: the unit after it that looks where ``position`` of the
+            last map does (:func:`same_place`); None for the last map itself.
 
     Returns:
         An ``(H, W)`` float array in [0, 1] (all zeros if the gradient is zero).
@@ -385,23 +456,29 @@ def effective_receptive_field(
     views = stage_views(model)
     if not 0 <= stage < len(views):
         raise ValueError(f"stage {stage} does not exist; the model has {len(views)} stages (0-based)")
+    if block is not None and not 0 <= block < len(views[stage].blocks):
+        raise ValueError(f"stage {stage + 1} has no block {block + 1}; it runs {len(views[stage].blocks)}")
     x = as_batch(image, model).detach().requires_grad_(True)
     with torch.enable_grad():
-        (grad,) = torch.autograd.grad(_unit(views[stage], x, position, unit), x)
+        (grad,) = torch.autograd.grad(_unit(views[stage], x, position, unit, block), x)
     heat = grad[0].abs().sum(0)
     peak = heat.max()
     return (heat / peak if peak > 0 else heat).numpy()
 
 
 def effective_receptive_fields(
-    model: nn.Module, image: Tensor, position: tuple[int, int], unit: str = "block",
+    model: nn.Module, image: Tensor, position: tuple[int, int], unit: str = "block", block: int | None = None,
 ) -> list[np.ndarray]:
-    """:func:`effective_receptive_field` for every stage, in stage order.
+    """:func:`effective_receptive_field` for every stage (with ``block``: every stage that
+    has that block), in stage order.
 
     Args:
         model: a WSMS-Net, MS-Net or baseline backbone, in eval mode.
         image: one normalised image, ``(3, H, W)`` or ``(1, 3, H, W)``.
         position: ``(row, column)`` in the last maps (the same for every stage).
         unit: ``"block"`` or ``"concat"``.
+        block: 0-based block, or None for each stage's last.
     """
-    return [effective_receptive_field(model, image, s, position, unit) for s in range(len(stage_views(model)))]
+    views = stage_views(model)
+    return [effective_receptive_field(model, image, s, position, unit, block) for s in range(len(views))
+            if block is None or block < len(views[s].blocks)]

@@ -57,24 +57,41 @@ def field_boxes_figure(image: Tensor | np.ndarray, boxes: Sequence[FieldBox], he
         boxes: from :func:`wsms_viz.analysis.receptive_field.field_boxes`.
         height: figure height in pixels.
     """
-    fig = go.Figure(go.Image(z=to_rgb(image), hoverinfo="skip"))
+    rgb = to_rgb(image)
+    h, w = rgb.shape[:2]
+    fig = go.Figure(go.Image(z=rgb, hoverinfo="skip"))
+    # A field larger than the image is drawn whole, past the image's edges, over a grey
+    # that stands for the zero padding: clipped to the image, every such box would be
+    # the image's own border and say nothing.
+    top = min([-0.5] + [b.unclipped[0] - 0.5 for b in boxes])
+    left = min([-0.5] + [b.unclipped[1] - 0.5 for b in boxes])
+    bottom = max([h - 0.5] + [b.unclipped[2] + 0.5 for b in boxes])
+    right = max([w - 0.5] + [b.unclipped[3] + 0.5 for b in boxes])
+    if any(b.exceeds_image for b in boxes):
+        fig.add_shape(type="rect", x0=-0.5, x1=w - 0.5, y0=-0.5, y1=h - 0.5, line=dict(color="black", width=1))
+        fig.add_annotation(x=(left + right) / 2, y=top, yanchor="top", showarrow=False, font=dict(size=11),
+                           text="grey: outside the image (the zero padding)")
     for b in boxes:
         color = stage_color(b.stage)
+        t, l_, b_, r = b.unclipped
         # Pixel i covers [i - 0.5, i + 0.5] in go.Image coordinates.
-        fig.add_shape(type="rect", x0=b.left - 0.5, x1=b.right + 0.5, y0=b.top - 0.5, y1=b.bottom + 0.5,
-                      line=dict(color=color, width=3))
-        clipped = " (clipped)" if b.height < b.size or b.width < b.size else ""
+        fig.add_shape(type="rect", x0=l_ - 0.5, x1=r + 0.5, y0=t - 0.5, y1=b_ + 0.5,
+                      line=dict(color=color, width=3, dash="dash" if b.exceeds_image else "solid"))
+        larger = f", larger than the {h}x{w} image" if b.size > min(h, w) else ""
         fig.add_trace(go.Scatter(x=[b.center[1]], y=[b.center[0]], mode="markers",
                                  marker=dict(color=color, size=9, symbol="x"),
-                                 name=f"stage {b.stage + 1}: {b.size} px, jump {b.jump}{clipped}"))
+                                 name=f"stage {b.stage + 1}: {b.size} px, jump {b.jump}{larger}"))
     _image_axes(fig)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h"))
+    fig.update_xaxes(range=[left - 1, right + 1])
+    fig.update_yaxes(range=[bottom + 1, top - 1], autorange=False)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h"),
+                      plot_bgcolor="#d9d9d9")
     return fig
 
 
 def heatmap_overlays(
     image: Tensor | np.ndarray, maps: Sequence[np.ndarray], titles: Sequence[str] | None = None,
-    opacity: float = 0.65, height: int = 320, shared_scale: bool = True,
+    opacity: float = 0.65, height: int = 320, shared_scale: bool = True, with_image: bool = False,
 ) -> go.Figure:
     """One heatmap per stage over the image, on one shared colour scale or one per panel.
 
@@ -90,6 +107,7 @@ def heatmap_overlays(
         opacity: heatmap opacity over the image.
         height: figure height in pixels.
         shared_scale: one colour scale for every panel (True) or one per panel.
+        with_image: a first panel with the image alone, so the overlays never hide it.
     """
     rgb = to_rgb(image)
     if not maps:
@@ -106,19 +124,24 @@ def heatmap_overlays(
                 else dict(colorscale="Inferno", cmin=0, cmax=peak, **more))
 
     shared_peak = max(float(np.abs(m).max()) for m in maps)
-    fig = make_subplots(1, len(maps), subplot_titles=titles, horizontal_spacing=0.02)
+    first = 1 if with_image else 0
+    panels = len(maps) + first
+    fig = make_subplots(1, panels, subplot_titles=(["the image"] if with_image else []) + titles,
+                        horizontal_spacing=0.02)
+    if with_image:
+        fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), 1, 1)
     for i, m in enumerate(maps):
         ca = "coloraxis" if shared_scale or i == 0 else f"coloraxis{i + 1}"
-        fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), 1, i + 1)
+        fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), 1, first + i + 1)
         fig.add_trace(go.Heatmap(z=m, coloraxis=ca, opacity=opacity,
-                                 hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"), 1, i + 1)
+                                 hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"), 1, first + i + 1)
     if shared_scale:
         fig.update_layout(coloraxis=axis(shared_peak))
     else:  # one scale per panel; the colour bars would crowd the panels, the hover gives values
         fig.update_layout({("coloraxis" if i == 0 else f"coloraxis{i + 1}"):
                            axis(float(np.abs(m).max()), showscale=False) for i, m in enumerate(maps)})
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0))
-    _image_axes(fig, 1, len(maps))
+    _image_axes(fig, 1, panels)
     return fig
 
 
