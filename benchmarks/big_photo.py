@@ -9,7 +9,8 @@ prints:
 1. upload -> first top-5: the first whole-script run after the upload [target < 1 s];
 2. per centre move: a run after moving the zoom centre (the photo is already decoded)
    [target < 0.3 s];
-3. the process's peak resident memory.
+3. the app process's peak resident memory (the JPEGs are made in a child process, so
+   making them does not count).
 
 It uses the checkpoints in --checkpoints (the repository's by default). Figures only,
 no pass/fail; other jobs on the machine slow every figure down.
@@ -22,7 +23,9 @@ import io
 import os
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,18 +77,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoints", type=Path, default=REPO / "checkpoints")
     ap.add_argument("--moves", type=int, default=5, help="centre moves timed per photo")
+    ap.add_argument("--make", nargs=3, metavar=("PATH", "W", "H"), help=argparse.SUPPRESS)  # the child's job
     args = ap.parse_args()
+    if args.make:
+        Path(args.make[0]).write_bytes(make_jpeg(int(args.make[1]), int(args.make[2])))
+        return
     os.environ["WSMS_CHECKPOINTS"] = str(args.checkpoints)
     print(f"checkpoints: {args.checkpoints.name}/; {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f} (other jobs slow every figure down)")
-    for label, (w, h) in SIZES.items():
-        data = make_jpeg(w, h)
-        first, moves = time_upload(data, f"big_{w}x{h}.jpg", args.moves)
-        print(f"{label} JPEG ({w}x{h}, {len(data) / 2**20:.1f} MB): upload -> first top-5 {first:.2f} s "
-              f"[target < 1 s]; per centre move: median {statistics.median(moves):.2f} s, "
-              f"max {max(moves):.2f} s [target < 0.3 s]")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory of this process: {peak:.0f} MB")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, (w, h) in SIZES.items():
+            path = Path(tmp) / f"big_{w}x{h}.jpg"
+            subprocess.run([sys.executable, __file__, "--make", str(path), str(w), str(h)], check=True)
+            data = path.read_bytes()
+            first, moves = time_upload(data, path.name, args.moves)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"{label} JPEG ({w}x{h}, {len(data) / 2**20:.1f} MB): upload -> first top-5 {first:.2f} s "
+                  f"[target < 1 s]; per centre move: median {statistics.median(moves):.2f} s, "
+                  f"max {max(moves):.2f} s [target < 0.3 s]; peak memory so far {peak:.0f} MB")
 
 
 if __name__ == "__main__":
