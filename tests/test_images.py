@@ -181,9 +181,11 @@ def test_one_pixel_wide_images(size):
     assert f.square(img.pixels).shape[:2] == (1, 1) and all(0 <= c <= 1 for c in f.center)
 
 
-def test_photo_below_twice_the_working_side_keeps_its_resolution():
+def test_photo_up_to_the_working_side_keeps_its_resolution():
+    img = decode_image(encode(Image.new("RGB", (700, WORKING_SIDE), (1, 2, 3)), "JPEG"), "mid.jpg")
+    assert img.pixels.shape == (WORKING_SIDE, 700, 3) and not img.notes
     img = decode_image(encode(Image.new("RGB", (1500, 1000), (1, 2, 3)), "JPEG"), "big.jpg")
-    assert img.pixels.shape == (1000, 1500, 3) and not img.notes
+    assert img.pixels.shape == (WORKING_SIDE, 768, 3) and any("1500x1000" in n for n in img.notes)
 
 
 def _photo(width: int, height: int) -> Image.Image:
@@ -204,7 +206,7 @@ def test_big_photo_becomes_a_working_copy_the_networks_cannot_tell_apart(fmt, si
     data = encode(im, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     img = decode_image(data, f"big.{fmt.lower()}")
     h, w = img.pixels.shape[:2]
-    assert WORKING_SIDE <= h < 2 * WORKING_SIDE and w / h == pytest.approx(1.5, abs=0.01)
+    assert h == WORKING_SIDE and w / h == pytest.approx(1.5, abs=0.01)
     assert any(f"{size[0]}x{size[1]}" in n and "3x zoom" in n for n in img.notes)
     full = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))  # every pixel, as before
     factors = [ZOOMS[0] * TTA_SCALES[0], 1.0, 2.0, ZOOMS[-1], ZOOMS[-1] * TTA_SCALES[-1]]  # down to 3.375x

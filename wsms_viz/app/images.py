@@ -50,8 +50,8 @@ SMALL_SIDE = 8  # below this many pixels on a side the app warns the image is ti
 # The networks see 32x32 and the app zooms in at most 3x (3.375x with the multi-scale
 # averaging), so the square it crops never needs more than 32 * 3.375 = 108 pixels a side
 # to give the network every pixel it can take. A photo is decoded into a working copy
-# whose short side is at least WORKING_SIDE (a JPEG straight at 1/2, 1/4 or 1/8 of its
-# size in the decoder, anything else reduced by a whole factor after): 4x that margin,
+# whose short side is WORKING_SIDE (a JPEG decoded straight at 1/2, 1/4 or 1/8 of its size
+# by the decoder, then every image resized to that short side): 4x that margin,
 # so the anti-aliased shrink to 32x32 sees the same detail (tests/test_images.py
 # compares the network inputs with the full-resolution ones) and the thumbnail on the
 # page stays sharp. A 50 MP photo then costs 1 MB instead of 150 MB per step.
@@ -173,10 +173,13 @@ def _check_size(size: tuple[int, int], name: str) -> None:
 
 
 def _working_copy(rgb: np.ndarray, full: tuple[int, int], notes: list[str]) -> np.ndarray:
-    """``rgb`` reduced by a whole factor while its short side stays >= :data:`WORKING_SIDE`."""
-    k = min(rgb.shape[:2]) // WORKING_SIDE
-    if k >= 2:
-        rgb = np.asarray(Image.fromarray(rgb).reduce(k))
+    """``rgb`` shrunk to a short side of :data:`WORKING_SIDE` when it is larger (Lanczos;
+    ``reducing_gap`` first box-reduces by a whole factor, which keeps a big PNG fast)."""
+    h, w = rgb.shape[:2]
+    if min(h, w) > WORKING_SIDE:
+        k = WORKING_SIDE / min(h, w)
+        size = (max(WORKING_SIDE, round(w * k)), max(WORKING_SIDE, round(h * k)))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
     if min(full) > min(rgb.shape[:2]):
         h, w = rgb.shape[:2]
         notes.append(f"a {full[0]}x{full[1]} photo, worked on at {w}x{h}: enough for the 3x zoom, since the "
