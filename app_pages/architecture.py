@@ -25,4 +25,4 @@ st.plotly_chart(fig, key="arch_diagram", config={"displayModeBar": False})
 shared = arch.params_unshared - arch.params_total
 if shared:
     st.caption(f"Sharing saves {shared:,} parameters: {arch.params_total:,} instead of {arch.params_unshared:,}.")
-st.dataframe(arch.rows(), hide_index=True)
+st.dataframe(arch.rows(), hide_index=True, height="content")  # every step shown, no inner scroll

@@ -74,7 +74,7 @@ def test_six_top5_tables_neither_overlap_nor_wrap(server, browser, viewport):
     pg.goto(server)
     tables = lambda: pg.evaluate(_TABLES)  # noqa: E731
     wait_for(pg, lambda: len(tables()["boxes"]) == 4, 90, "four models' top-5 tables")
-    pg.get_by_text("VGG multi-scale averaging").click()
+    pg.get_by_text("Multi-scale averaging", exact=True).click()
     wait_for(pg, lambda: len(tables()["boxes"]) == 6, 90, "six tables with the averaging on")
     text = pg.locator('[data-testid="stMain"]').inner_text()
     assert "Averaged:" in text and "resnet20_jitter" in text.split("Averaged:")[1][:200]

@@ -85,7 +85,7 @@ def field_boxes_figure(image: Tensor | np.ndarray, boxes: Sequence[FieldBox], he
     fig.update_xaxes(range=[left - 1, right + 1])
     fig.update_yaxes(range=[bottom + 1, top - 1], autorange=False)
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h"),
-                      plot_bgcolor="#d9d9d9")
+                      plot_bgcolor="#d9d9d9", showlegend=True)  # also for one stage: its size is in the legend
     return fig
 
 
