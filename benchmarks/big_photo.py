@@ -79,13 +79,15 @@ def time_upload(data: bytes, name: str, moves: int) -> tuple[float, list[float]]
 def photo_work(data: bytes, moves: int) -> float:
     """Median time of the photo-dependent part of one centre move (see the docstring)."""
     from wsms_viz.app import predict
+    from wsms_viz.app.framing import frame, network_inputs
     from wsms_viz.app.images import decode_image, encode
 
     pixels = decode_image(data, "photo.jpg").pixels
     times = []
     for i in range(moves):
         t = time.perf_counter()
-        predict.zoom_stack(predict.prepare(pixels, (0.5, round(0.1 + 0.8 * i / max(moves - 1, 1), 2))), predict.ZOOMS)
+        center = (0.5, round(0.1 + 0.8 * i / max(moves - 1, 1), 2))
+        network_inputs(pixels, frame(pixels.shape, center), predict.ZOOMS)
         encode(pixels, 360, "JPEG")
         times.append(time.perf_counter() - t)
     return statistics.median(times)

@@ -200,7 +200,9 @@ def _photo(width: int, height: int) -> Image.Image:
 
 @pytest.mark.parametrize("fmt,size", [("JPEG", (3600, 2400)), ("PNG", (2400, 1600))])
 def test_big_photo_becomes_a_working_copy_the_networks_cannot_tell_apart(fmt, size):
-    from wsms_viz.app.predict import TTA_SCALES, ZOOMS, prepare, zoom_stack
+    from wsms_viz.app.framing import frame, network_inputs
+    from wsms_viz.app.predict import ZOOMS
+    from wsms_viz.zoom import TTA_SCALES
 
     im = _photo(*size)
     data = encode(im, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
@@ -211,7 +213,7 @@ def test_big_photo_becomes_a_working_copy_the_networks_cannot_tell_apart(fmt, si
     full = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))  # every pixel, as before
     factors = [ZOOMS[0] * TTA_SCALES[0], 1.0, 2.0, ZOOMS[-1], ZOOMS[-1] * TTA_SCALES[-1]]  # down to 3.375x
     for center in ((0.5, 0.5), (0.2, 0.85)):
-        ours, ref = (zoom_stack(prepare(p, center), factors) for p in (img.pixels, full))
+        ours, ref = (network_inputs(p, frame(p.shape, center), factors) for p in (img.pixels, full))
         # What the networks see, in [0, 1]: the same to within JPEG's own rounding noise.
         d = (ours - ref).abs()  # measured: mean 0.001-0.003, max 0.07 (a few pixels of high-contrast noise)
         assert float(d.mean()) < 0.005 and float(d.max()) < 0.1
