@@ -40,7 +40,8 @@ def test_fields_larger_than_the_image_are_drawn_whole(setup):
     assert [r.x1 - r.x0 for r in rects] == [b.size for b in boxes] == [81, 74, 60]
     x0, x1 = fig.layout.xaxis.range
     assert x0 < min(r.x0 for r in rects) and x1 > max(r.x1 for r in rects)  # the whole field is in view
-    assert all("larger than the 32x32 image" in t.name for t in fig.data[1:])
+    assert all(r.line.dash == "dash" for r in rects)
+    assert any("larger than the 32x32 image" in a.text for a in fig.layout.annotations)
     small = figures.field_boxes_figure(images[0], field_boxes(m, (4, 4), block=0))
     assert [r.x1 - r.x0 for r in small.layout.shapes if r.line.width == 3] == [15, 30, 60]
 

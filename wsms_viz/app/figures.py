@@ -69,22 +69,21 @@ def field_boxes_figure(image: Tensor | np.ndarray, boxes: Sequence[FieldBox], he
     right = max([w - 0.5] + [b.unclipped[3] + 0.5 for b in boxes])
     if any(b.exceeds_image for b in boxes):
         fig.add_shape(type="rect", x0=-0.5, x1=w - 0.5, y0=-0.5, y1=h - 0.5, line=dict(color="black", width=1))
-        fig.add_annotation(x=(left + right) / 2, y=top, yanchor="top", showarrow=False, font=dict(size=11),
-                           text="grey: outside the image (the zero padding)")
+        fig.add_annotation(x=(left + right) / 2, y=top, yanchor="top", showarrow=False, font=dict(size=10),
+                           text=f"dashed: larger than the {h}x{w} image<br>grey: outside it (zero padding)")
     for b in boxes:
         color = stage_color(b.stage)
         t, l_, b_, r = b.unclipped
         # Pixel i covers [i - 0.5, i + 0.5] in go.Image coordinates.
         fig.add_shape(type="rect", x0=l_ - 0.5, x1=r + 0.5, y0=t - 0.5, y1=b_ + 0.5,
                       line=dict(color=color, width=3, dash="dash" if b.exceeds_image else "solid"))
-        larger = f", larger than the {h}x{w} image" if b.size > min(h, w) else ""
         fig.add_trace(go.Scatter(x=[b.center[1]], y=[b.center[0]], mode="markers",
                                  marker=dict(color=color, size=9, symbol="x"),
-                                 name=f"stage {b.stage + 1}: {b.size} px, jump {b.jump}{larger}"))
+                                 name=f"stage {b.stage + 1}: {b.size} px, jump {b.jump}"))
     _image_axes(fig)
     fig.update_xaxes(range=[left - 1, right + 1])
     fig.update_yaxes(range=[bottom + 1, top - 1], autorange=False)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h"),
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h", font=dict(size=10)),
                       plot_bgcolor="#d9d9d9", showlegend=True)  # also for one stage: its size is in the legend
     return fig
 
@@ -166,7 +165,8 @@ def integration_weights_figure(weights: IntegrationWeights, height: int = 380) -
         if s:
             fig.add_vline(x=a - 0.5, line=dict(color="black", width=2))
         fig.add_annotation(x=(a + b - 1) / 2, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
-                           text=f"<b>stage {s + 1}</b>: its {b - a} channels", font=dict(color=stage_color(s)))
+                           text=f"<b>stage {s + 1}</b>", font=dict(color=stage_color(s)),
+                           hovertext=f"stage {s + 1}: its {b - a} channels")
         # A pale band in the stage's colour under its columns: which stage a column belongs to.
         fig.add_shape(type="rect", xref="x", yref="paper", x0=a - 0.5, x1=b - 0.5, y0=1.0, y1=1.03,
                       fillcolor=stage_color(s), line_width=0)
