@@ -112,6 +112,17 @@ class StagedBackbone(nn.Module):
         return FeatureOutput([x], [feats], [out], concat, concat, pooled, self.fc(pooled), mask)
 
 
+def check_image_batch(x: Tensor, divisor: int, who: str) -> None:
+    """Raises ValueError unless ``x`` is ``(N, C, H, W)`` with H and W multiples of
+    ``divisor`` (what a multi-stage or scale-channel net needs to halve its input evenly)."""
+    if x.dim() != 4:
+        raise ValueError(f"expected a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    if h % divisor or w % divisor:
+        raise ValueError(f"input size {h}x{w} cannot be halved evenly by every stage: this {who} "
+                         f"needs height and width that are multiples of {divisor} (e.g. 32x32)")
+
+
 def _check_mask(stage_mask: list[bool] | None, stages: int) -> list[bool]:
     if stage_mask is None:
         return [True] * stages

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import FeatureOutput, StagedBackbone, _check_mask, run_blocks
+from .base import FeatureOutput, StagedBackbone, _check_mask, check_image_batch, run_blocks
 from .resnet import BasicBlock
 
 
@@ -90,13 +90,7 @@ class ScaleChannelNet(nn.Module):
         return 2 ** (self.config.stages - 1)
 
     def _check_input(self, x: Tensor) -> None:
-        if x.dim() != 4:
-            raise ValueError(f"expected a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
-        h, w = x.shape[-2:]
-        d = self.min_divisor
-        if h % d or w % d:
-            raise ValueError(f"input size {h}x{w} cannot be halved {self.config.stages - 1} times evenly: "
-                             f"this scale-channel net needs height and width that are multiples of {d}")
+        check_image_batch(x, self.min_divisor, "scale-channel net")
 
     def channel_inputs(self, x: Tensor) -> list[Tensor]:
         """The image at 1, 1/2, 1/4 ... of its size (2x2 average pooling, as WSMS-Net)."""

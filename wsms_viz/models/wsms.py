@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import FeatureOutput, StagedBackbone, _check_mask, init_weights, run_blocks
+from .base import FeatureOutput, StagedBackbone, _check_mask, check_image_batch, init_weights, run_blocks
 
 INTEGRATIONS = ("none", "1x1", "3x3")
 
@@ -128,15 +128,7 @@ class WSMSNet(nn.Module):
         return 2 ** (self.num_blocks - 1)
 
     def _check_input(self, x: Tensor) -> None:
-        if x.dim() != 4:
-            raise ValueError(f"expected a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
-        h, w = x.shape[-2:]
-        d = self.min_divisor
-        if h % d or w % d:
-            raise ValueError(
-                f"input size {h}x{w} cannot be halved evenly by every stage: this WSMS-Net "
-                f"needs height and width that are multiples of {d} (e.g. 32x32)"
-            )
+        check_image_batch(x, self.min_divisor, "WSMS-Net")
 
     def _stage_outputs(self, x: Tensor) -> tuple[list[Tensor], list[list[Tensor]], list[Tensor]]:
         inputs, feats, outs = [], [], []
