@@ -31,6 +31,7 @@ ICON = Path(__file__).resolve().parent / "wsms_viz" / "app" / "icon.png"
 st.set_page_config(page_title="wsms-viz: WSMS-Net in class", page_icon=str(ICON), layout="wide")
 
 PAGES = [
+    st.Page("app_pages/lesson.py", title="Lesson", icon=":material/school:"),
     st.Page("app_pages/zoom_compare.py", title="1 Zoom compare", icon=":material/zoom_in:", default=True),
     st.Page("app_pages/receptive_fields.py", title="2 Receptive fields", icon=":material/filter_center_focus:"),
     st.Page("app_pages/attributions.py", title="3 Attributions per stage", icon=":material/highlight:"),

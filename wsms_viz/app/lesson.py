@@ -1,0 +1,448 @@
+"""The Lesson page: the paper's story in seven short steps on the live models.
+
+Each step has one thing to try, the measured answer and a link to the page that shows the
+topic in full. Every number of ours is read at run time from the checkpoints' cards (the
+evaluator's ``scale_robustness`` curves and comparisons, a study's ``scale_study`` block)
+or computed live on one fixed photo; only the paper's Table 2 figures are typed in, and
+they are labelled as the paper's. With no checkpoint, every step still renders and says
+that there is no trained model here.
+
+The models play roles (:class:`Cast`), found by registry family and recipe, never by
+name: the baseline, the WSMS-Net, the MS-Net (each trained without scale jitter), and the
+baseline and WSMS-Net trained with the widest scale jitter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ..analysis import attribution, integration, receptive_field
+from ..analysis.features import shared_filter_responses
+from ..analysis.stage_view import stage_views
+from ..cards import Card, CheckpointError, curve_of, read_card_file
+from ..models import model_family
+from ..zoom import normalize
+from . import catalog, figures, predict, robustness, ui, verdicts
+from .images import load_sample
+
+PHOTO = "chelsea (a cat)"  # a bundled photo of a CIFAR-10 class: the lesson needs no dataset
+PHOTO_CLASS = "cat"
+CENTER = (0.5, 0.5)
+SHARE_ZOOMS = (0.5, 1.0, 2.0)  # where step 6 measures the stage shares
+NO_MODEL = ("No trained model here: this step needs the checkpoints (`checkpoints/<name>/card.json` and its "
+            f"weights). Train one with `{catalog.TRAIN_HINT}`, then evaluate it with "
+            "`python -m wsms_viz.evaluation.evaluate`.")
+NOT_EVALUATED = "Not measured yet: run `python -m wsms_viz.evaluation.evaluate` on the checkpoints."
+
+# The paper's Table 2, CIFAR-10 with augmentation: test error (%), mean of five runs. These
+# are the paper's numbers, quoted; ours come from the cards.
+PAPER_TABLE2_C10 = (("ResNet-110", 6.61), ("MS-ResNet-110 (1x1 conv)", 6.41), ("WSMS-ResNet-110 (1x1 conv)", 6.36))
+
+PAGES = {  # step topic -> (page file, link label)
+    "zoom": ("app_pages/zoom_compare.py", "Zoom compare"),
+    "fields": ("app_pages/receptive_fields.py", "Receptive fields"),
+    "features": ("app_pages/feature_maps.py", "Feature maps"),
+    "attributions": ("app_pages/attributions.py", "Attributions per stage"),
+    "integration": ("app_pages/integration.py", "Integration layer"),
+    "robustness": ("app_pages/scale_robustness.py", "Scale robustness"),
+    "architecture": ("app_pages/architecture.py", "Architecture"),
+}
+
+
+class Entry(NamedTuple):
+    """A checkpoint as the card-reading helpers want it: ``.label``, ``.card``, ``.key``."""
+
+    key: str
+    label: str
+    card: Card
+
+
+@dataclass
+class Cast:
+    """Which checkpoint plays which role in the lesson (None: there is none)."""
+
+    baseline: Entry | None = None
+    wsms: Entry | None = None
+    ms: Entry | None = None
+    baseline_jitter: Entry | None = None
+    wsms_jitter: Entry | None = None
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return any((self.baseline, self.wsms, self.ms, self.baseline_jitter, self.wsms_jitter))
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [e for e in (self.baseline, self.wsms, self.ms, self.baseline_jitter, self.wsms_jitter) if e]
+
+
+def read_entries(root: str | Path) -> tuple[list[Entry], list[str]]:
+    """Every checkpoint under ``root`` with a readable card (teaching order), and the
+    messages of those that cannot be read."""
+    entries, errors = [], []
+    for key in catalog.available(root):
+        if key.startswith(catalog.UNTRAINED_PREFIX):
+            continue
+        try:
+            card = read_card_file(Path(key) / "card.json")
+        except CheckpointError as e:
+            errors.append(str(e))
+            continue
+        if card.epochs_trained >= 1:
+            entries.append(Entry(key, catalog.label_of(key), card))
+    return entries, errors
+
+
+def _jitter_width(card: Card) -> float:
+    j = card.scale_jitter
+    return math.log(j[1] / j[0]) if j else 0.0
+
+
+def cast(entries: list[Entry]) -> Cast:
+    """The roles, by registry family and recipe: without scale jitter for the three
+    kinds, the widest jitter range for the two jitter roles; the first in teaching order
+    wins a tie."""
+    def family(e: Entry) -> str | None:
+        try:
+            return model_family(e.card.model)
+        except ValueError:
+            return None
+
+    def plain(fam: str) -> Entry | None:
+        return next((e for e in entries if family(e) == fam and not e.card.scale_jitter), None)
+
+    def jittered(fam: str) -> Entry | None:
+        found = [e for e in entries if family(e) == fam and e.card.scale_jitter]
+        return max(found, key=lambda e: _jitter_width(e.card), default=None)
+
+    return Cast(plain("baseline"), plain("wsms"), plain("ms"), jittered("baseline"), jittered("wsms"))
+
+
+# --- numbers, from the cards ---------------------------------------------------------------
+
+def accuracy_at(entry: Entry | None, zoom: float) -> float | None:
+    sr = curve_of(entry.card) if entry else None
+    return sr.at_zoom(zoom) if sr else None
+
+
+def baseline_drop(entry: Entry | None) -> str | None:
+    """Step 1's measured answer: the baseline's val accuracy at zoom 1 and at the ends of
+    the evaluator's sweep."""
+    sr = curve_of(entry.card) if entry else None
+    if sr is None or sr.at_zoom_1 is None:
+        return None
+    lo, hi = min(sr.zooms), max(sr.zooms)
+    return (f"Over all validation images, **{entry.label}** is right {sr.at_zoom_1:.1%} of the time at 1x, "
+            f"but {sr.at_zoom(lo):.1%} at {lo:g}x and {sr.at_zoom(hi):.1%} at {hi:g}x.")
+
+
+def jitter_verdict(c: Cast) -> str | None:
+    """Step 5: what training with scale jitter changes, against the same baseline, over
+    the zooms (the card's comparison), beside what the WSMS-Net changes."""
+    j = c.baseline_jitter
+    vs = curve_of(j.card).vs_baseline if j and curve_of(j.card) else None
+    if vs is None or vs.mean is None:
+        return None
+    lo, hi = j.card.scale_jitter
+    text = (f"Trained on images zoomed at random between {lo:.2g}x and {hi:.2g}x, **{j.label}** differs from "
+            f"**{vs.baseline}** by {verdicts.comparison_clause(vs.mean)} averaged over zooms")
+    w = curve_of(c.wsms.card).vs_baseline if c.wsms and curve_of(c.wsms.card) else None
+    if w is not None and w.mean is not None:
+        bigger = "more" if abs(vs.mean.diff) > abs(w.mean.diff) else "less"
+        text += (f"; the WSMS-Net **{c.wsms.label}** changes it by {verdicts.pts(w.mean.diff)} points: "
+                 f"scale jitter moves it {bigger}")
+    return text + "."
+
+
+def jitter_pair_sentence(c: Cast) -> str | None:
+    """Both trained with jitter: the WSMS-Net's mean over zooms against the baseline's
+    (from the two curves; the cards hold no interval for this pair)."""
+    if not (c.baseline_jitter and c.wsms_jitter):
+        return None
+    a, b = curve_of(c.wsms_jitter.card), curve_of(c.baseline_jitter.card)
+    if a is None or b is None or a.zooms != b.zooms:
+        return None
+    return (f"Both trained with jitter, **{c.wsms_jitter.label}** averages {a.mean_acc:.1%} over the zooms and "
+            f"**{c.baseline_jitter.label}** {b.mean_acc:.1%} ({verdicts.pts(a.mean_acc - b.mean_acc)} points; "
+            "no interval in the cards for this pair).")
+
+
+def study_answers(c: Cast, entries: list[Entry]) -> list[tuple[str, str]] | None:
+    """What a scale study found, when a card holds one (``scale_study``); None when none
+    does. The sentences are the study module's own, computed from the stored numbers."""
+    cards = {e.label: e.card.to_dict() for e in entries}
+    if not any("scale_study" in card for card in cards.values()):
+        return None
+    try:
+        from ..evaluation.study import answers
+    except ImportError:
+        return [("Scale study", "The cards hold a scale study; the Scale robustness page shows it.")]
+    try:
+        return answers(cards)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        return [("Scale study", f"The cards' scale study cannot be read ({e}).")]
+
+
+def paper_rows(c: Cast) -> list[dict]:
+    """The paper's Table 2 (CIFAR-10+) beside our models at zoom 1, accuracy in %."""
+    ours = (c.baseline, c.ms, c.wsms)
+    rows = []
+    for (name, err), e in zip(PAPER_TABLE2_C10, ours, strict=True):
+        acc = accuracy_at(e, 1.0)
+        rows.append({"the paper's network": name, "the paper's accuracy (%)": round(100 - err, 2),
+                     "our network": e.label if e else "-",
+                     "our accuracy at zoom 1 (%)": round(100 * acc, 2) if acc is not None else None})
+    return rows
+
+
+def paper_verdict(c: Cast) -> str:
+    """Step 7: the paper's gain against ours (at zoom 1, with our interval)."""
+    (base, base_err), _, (wsms, wsms_err) = PAPER_TABLE2_C10
+    text = (f"The paper reports {wsms} {base_err - wsms_err:+.2f} points above {base} (mean of five runs, "
+            "no interval given)")
+    vs = curve_of(c.wsms.card).vs_baseline if c.wsms and curve_of(c.wsms.card) else None
+    if vs is None or vs.at_zoom_1 is None:
+        return text + "; we have not measured ours yet."
+    return (text + f"; we measure **{c.wsms.label}** at {verdicts.comparison_clause(vs.at_zoom_1)} against "
+            f"**{vs.baseline}** at zoom 1, one seed each, ResNet-20 instead of ResNet-110.")
+
+
+def filter_count(model) -> int:
+    """Channels of stage 1's first block (how many filters step 2 can show)."""
+    view = stage_views(model)[0]
+    with torch.no_grad():
+        return int(view.block_maps(torch.zeros(1, 3, 32, 32))[0].shape[1])
+
+
+# --- live computations, cached -------------------------------------------------------------
+
+def photo():
+    return load_sample(PHOTO)
+
+
+def load(entry: Entry | None) -> catalog.LoadedModel | None:
+    if entry is None:
+        return None
+    models, errors = ui.load_models([entry.key])
+    for e in errors:
+        st.error(e)
+    return models[0] if models else None
+
+
+@st.cache_data(max_entries=16, show_spinner="Attributing the answer to each stage ...")
+def _stage_answer(key: str, zoom: float, _m: catalog.LoadedModel) -> tuple:
+    """Step 6's numbers on the photo: Integrated Gradients' stage shares at ``zoom`` and at
+    :data:`SHARE_ZOOMS` (the 32x32 inputs of the zoom page), the lesion drops and the
+    stages' parts of the pooled feature, for the photo's class."""
+    img = photo()
+    stack = torch.from_numpy(ui.zoom_inputs(img.key, CENTER, img.pixels))
+
+    def at(z: float) -> torch.Tensor:
+        return normalize(stack[predict.nearest(predict.ZOOMS, z)], _m.mean, _m.std)
+
+    target = _m.classes.index(PHOTO_CLASS) if PHOTO_CLASS in _m.classes else None
+    attr = attribution.attribute_stages(_m.model, at(zoom), target)
+    by_zoom = np.stack([attribution.attribute_stages(_m.model, at(z), attr.target).shares for z in SHARE_ZOOMS])
+    contrib = integration.stage_contributions(_m.model, at(zoom), attr.target)
+    return attr.shares, SHARE_ZOOMS, by_zoom, contrib.logit_drop, contrib.feature_shares, attr.target
+
+
+# --- the steps -----------------------------------------------------------------------------
+
+def _link(topic: str) -> None:
+    path, label = PAGES[topic]
+    st.page_link(path, label=f"Open {label} for the full view", icon=":material/arrow_forward:")
+
+
+def _no_model() -> None:
+    st.info(NO_MODEL, icon=":material/info:")
+
+
+def step_zoom(c: Cast) -> float:
+    """1. A CNN and scale. Returns the zoom the reader picked (step 6 reuses it)."""
+    st.markdown("A CNN learns objects at the size they had in its training photos. **Try:** drag the zoom "
+                "and watch each network's top guess for this photo of a cat.")
+    z = st.slider("Zoom", 0.5, 3.0, 1.0, 0.1, key="lesson_zoom", format="%.1fx")
+    models = [m for m in (load(c.baseline), load(c.wsms)) if m is not None]
+    if not models:
+        _no_model()
+        return z
+    img = photo()
+    keys = tuple(m.key for m in models)
+    sweeps = ui.sweeps(img.key, CENTER, keys, (), False, _pixels=img.pixels)
+    stack = ui.zoom_inputs(img.key, CENTER, img.pixels)
+    cols = st.columns([1, 2, 2])
+    pixels = (stack[predict.nearest(predict.ZOOMS, z)].transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    cols[0].image(pixels, caption=f"what the networks see at {z:.1f}x (32x32)", width=160)
+    for col, s in zip(cols[1:], sweeps, strict=False):
+        cls, p = s.top(z, 1)[0]
+        col.metric(s.label, cls, f"{p:.0%} sure", delta_color="off")
+    verdicts.show(verdicts.zoom_verdict(sweeps, PHOTO_CLASS))
+    measured = baseline_drop(c.baseline)
+    st.markdown(measured or NOT_EVALUATED)
+    _link("zoom")
+    return z
+
+
+def step_idea(c: Cast) -> None:
+    """2. The idea: the same filters on the image at 1/2 and 1/4 (Fig. 1 and 2)."""
+    st.markdown("WSMS-Net runs **the same filters** on the image, on the image at half size and at a quarter "
+                "size (stages 1, 2, 3), and joins what they find before deciding (paper, Fig. 1 and 2). A close-up "
+                "at half size looks like a long shot to stage 2. **Try:** pick a filter and see it respond to "
+                "the three sizes of the photo.")
+    m = load(c.wsms)
+    if m is None:
+        _no_model()
+        return
+    img = photo()
+    x = normalize(torch.from_numpy(ui.zoom_inputs(img.key, CENTER, img.pixels)[predict.nearest(predict.ZOOMS, 1.0)]
+                                   .copy()), m.mean, m.std)
+    n = filter_count(m.model)
+    channel = st.slider("Filter (channel of block 1)", 0, n - 1, 0, key="lesson_channel")
+    maps = shared_filter_responses(m.model, x, block=0, channel=channel)
+    st.plotly_chart(figures.shared_filter_figure(maps, channel, 0), key="lesson_filter")
+    counts = {e.label: sum(p.numel() for p in mm.model.parameters())
+              for e, mm in ((e, load(e)) for e in (c.baseline, c.wsms, c.ms) if e) if mm is not None}
+    if counts:
+        st.markdown("Sharing keeps the network small: " + ", ".join(f"**{k}** {v:,} parameters"
+                                                                    for k, v in counts.items()) + ".")
+    _link("features")
+
+
+def step_fields(c: Cast) -> None:
+    """3. What each stage sees: the receptive fields (computed from the layers alone)."""
+    st.markdown("The same filter on a half-size image covers **twice as many pixels** of the original. "
+                "**Try:** compare the boxes: the part of the photo one unit of each stage can see.")
+    m = load(c.wsms)
+    if m is None:
+        _no_model()
+        return
+    fields = receptive_field.block_fields(m.model)
+    st.markdown("After the first block, one unit sees " + ", ".join(
+        f"{f[0].size}x{f[0].size} pixels in stage {s + 1}" for s, f in enumerate(fields)) + " of the 32x32 image.")
+    img = photo()
+    x = ui.zoom_inputs(img.key, CENTER, img.pixels)[predict.nearest(predict.ZOOMS, 1.0)]
+    last = fields[0][-1].map_size
+    boxes = receptive_field.field_boxes(m.model, (last // 2, last // 2))
+    st.plotly_chart(figures.field_boxes_figure(torch.from_numpy(x.copy()), boxes, height=320), key="lesson_fields")
+    _link("fields")
+
+
+def step_curves(c: Cast) -> None:
+    """4. Does it work? The zoom curves of the three kinds, and the verdict."""
+    st.markdown("The evaluator zoomed **every** validation image and measured each network. **Try:** hover the "
+                "curves: a scale-robust network keeps a flatter one.")
+    shown = [e for e in (c.baseline, c.wsms, c.ms) if e]
+    if not shown:
+        _no_model()
+        return
+    curves, missing = robustness.accuracy_curves(shown)
+    if curves:
+        st.plotly_chart(robustness.accuracy_figure(curves), key="lesson_curves")
+    sentence = verdicts.robustness_verdict([e for e in (c.wsms, c.ms) if e])
+    verdicts.show(sentence)
+    if missing or not sentence:
+        st.markdown(NOT_EVALUATED)
+    _link("robustness")
+
+
+def step_jitter(c: Cast, entries: list[Entry]) -> None:
+    """5. What does work: scale jitter, and a scale study when the cards hold one."""
+    st.markdown("Show the network zoomed images while it trains (scale jitter). **Try:** compare the jittered "
+                "curves with the plain baseline.")
+    shown = [e for e in (c.baseline, c.baseline_jitter, c.wsms_jitter) if e]
+    if not c.baseline_jitter:
+        st.info("No checkpoint trained with scale jitter here." if c.any else NO_MODEL, icon=":material/info:")
+    else:
+        curves, _ = robustness.accuracy_curves(shown)
+        if curves:
+            st.plotly_chart(robustness.accuracy_figure(curves), key="lesson_jitter")
+        verdicts.show(jitter_verdict(c))
+        pair = jitter_pair_sentence(c)
+        if pair:
+            st.markdown(pair)
+    found = study_answers(c, entries)
+    st.markdown("**The scale study** (WSMS-Net and the baseline, each with and without jitter):")
+    if found is None:
+        st.markdown("Not measured yet: no card holds a `scale_study` block.")
+    else:
+        for question, answer in found:
+            st.markdown(f"- *{question}* {answer}")
+    _link("robustness")
+
+
+def step_stages(c: Cast, zoom: float) -> None:
+    """6. Which stage carries the answer: attributions and lesions, on the photo."""
+    st.markdown(f"Which stage did the WSMS-Net use for **{PHOTO_CLASS}**? Integrated Gradients splits the "
+                "answer over the stages; switching a stage off (a lesion) shows what it was worth. **Try:** "
+                "change the zoom in step 1 and come back.")
+    m = load(c.wsms)
+    if m is None:
+        _no_model()
+        return
+    shares, factors, by_zoom, drop, feat, target = _stage_answer(m.key, zoom, m)
+    left, right = st.columns(2)
+    left.plotly_chart(figures.stage_bars(shares, f"share of the attribution at {zoom:.1f}x", "share"),
+                      key="lesson_shares")
+    right.plotly_chart(figures.stage_bars(drop, "score lost when the stage is off", "logit drop"),
+                       key="lesson_lesions")
+    verdicts.show(verdicts.attribution_verdict(shares, zoom, factors, by_zoom))
+    verdicts.show(verdicts.integration_verdict(drop, feat, m.classes[target]))
+    _link("attributions")
+    _link("integration")
+
+
+def step_paper(c: Cast) -> None:
+    """7. What the paper claimed, and what we measured."""
+    st.markdown("The paper trained ResNet-110 five times each on CIFAR-10; our checkpoints are ResNet-20, "
+                "trained once each. **Try:** read both columns: a gain of a quarter of a point needs an "
+                "interval to be believed.")
+    st.dataframe(paper_rows(c), hide_index=True)
+    if not c.any:
+        _no_model()
+    verdicts.show(paper_verdict(c))
+    _link("robustness")
+
+
+STEPS = (
+    ("1. A CNN and scale", step_zoom),
+    ("2. The idea: the same filters at 1/2 and 1/4 size", step_idea),
+    ("3. What each stage sees", step_fields),
+    ("4. Does it work?", step_curves),
+    ("5. What does work: scale jitter", step_jitter),
+    ("6. Which stage carries the answer?", step_stages),
+    ("7. What the paper claimed, what we measured", step_paper),
+)
+
+
+def render(root: str | Path | None = None) -> None:
+    """The whole lesson, every step under its own header."""
+    entries, errors = read_entries(root or catalog.checkpoint_root(ui.REPO))
+    for e in errors:
+        st.warning(e)
+    c = cast(entries)
+    if not c.any:
+        st.warning("No trained model here: every step below says what it would show.", icon=":material/warning:")
+    zoom = 1.0
+    for title, step in STEPS:
+        st.subheader(title)
+        if step is step_zoom:
+            zoom = step(c)
+        elif step is step_jitter:
+            step(c, entries)
+        elif step is step_stages:
+            step(c, zoom)
+        else:
+            step(c)
+
+
+__all__ = ["Cast", "Entry", "PAPER_TABLE2_C10", "STEPS", "cast", "jitter_verdict", "paper_rows", "paper_verdict",
+           "read_entries", "render", "study_answers"]

@@ -1,0 +1,194 @@
+"""One plain sentence per page that answers the page's question from the numbers it shows.
+
+Each ``*_verdict`` function takes the numbers (a card's comparison, the sweeps the zoom
+page just computed, the attribution shares, the lesion drops) and returns a sentence, or
+None when there is nothing to judge; :func:`show` draws it. Nothing here is typed in: when
+a retrain changes the numbers, the sentence changes. The sentence functions are pure (no
+streamlit), so they are tested on hand-made numbers.
+
+Example:
+    >>> from wsms_viz.cards import Difference
+    >>> d = Difference(0.0046, (-0.0038, 0.013), (-0.0049, 0.0141), "no")
+    >>> comparison_clause(d)
+    '+0.46 points (95% interval -0.38 to +1.30, which includes 0: not resolved)'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..cards import Difference, curve_of
+from ..models import model_family
+
+# A stage share that moves by less than this across the zoom range is "barely" moving.
+SHARE_STEP = 0.05
+
+
+def pts(x: float) -> str:
+    """A difference of accuracies in points with its sign: ``0.0046`` -> ``'+0.46'``."""
+    return f"{100 * x:+.2f}"
+
+
+def excludes_zero(ci: tuple[float, float]) -> bool:
+    lo, hi = ci
+    return lo > 0 or hi < 0
+
+
+def resolution(d: Difference) -> str:
+    """What the intervals say, from the intervals themselves (the evaluator's rule: the
+    bare 95% interval, then that interval widened by the seed-to-seed spread)."""
+    if excludes_zero(d.seed_aware_ci):
+        return "which excludes 0 even widened by the seed-to-seed spread: resolved"
+    if excludes_zero(d.ci):
+        return "which excludes 0, but not once widened by the seed-to-seed spread: one seed cannot tell"
+    return "which includes 0: not resolved"
+
+
+def comparison_clause(d: Difference) -> str:
+    """``+0.46 points (95% interval -0.38 to +1.30, which includes 0: not resolved)``."""
+    lo, hi = d.ci
+    return f"{pts(d.diff)} points (95% interval {pts(lo)} to {pts(hi)}, {resolution(d)})"
+
+
+def _label(card: Mapping, fallback: str) -> str:
+    return str(card.get("name") or fallback)
+
+
+def headline_model(models: Sequence) -> object | None:
+    """Of ``models`` (anything with ``.card`` and ``.label``), the one whose comparison
+    with the baseline answers the paper's question: a WSMS-Net trained without scale
+    jitter first, then any WSMS-Net, then any model; only models whose card compares."""
+    def rank(m) -> tuple[int, int]:
+        card = m.card or {}
+        try:
+            family = model_family(card.get("model", ""))
+        except ValueError:
+            family = None
+        jitter = bool((card.get("recipe") or {}).get("scale_jitter"))
+        return (0 if family == "wsms" else 1 if family == "ms" else 2, int(jitter))
+
+    comparable = [m for m in models if (sr := curve_of(m.card)) is not None and sr.vs_baseline is not None]
+    return min(comparable, key=rank, default=None)
+
+
+def robustness_verdict(models: Sequence) -> str | None:
+    """Page 6: the headline model against the baseline at zoom 1 and over the zooms, with
+    the 95% intervals and whether they exclude 0; None when no card compares."""
+    m = headline_model(models)
+    if m is None:
+        return None
+    sr = curve_of(m.card)
+    vs = sr.vs_baseline
+    parts = []
+    if vs.at_zoom_1 is not None:
+        parts.append(f"at zoom 1 it is {comparison_clause(vs.at_zoom_1)}")
+    if vs.mean is not None:
+        parts.append(f"averaged over zooms {min(sr.zooms):g}x to {max(sr.zooms):g}x it is "
+                     f"{comparison_clause(vs.mean)}")
+    if not parts:
+        return None
+    return f"**{m.label}** against **{vs.baseline}**: " + "; ".join(parts) + "."
+
+
+def kept_range(zooms: Sequence[float], probs: np.ndarray, classes: Sequence[str], cls: str,
+               at: float = 1.0) -> tuple[float, float] | None:
+    """The zooms, contiguous around ``at``, at which ``cls`` stays the top guess; None when
+    it is not the top guess at ``at`` itself."""
+    if cls not in classes:
+        return None
+    top = np.asarray(probs).argmax(1) == list(classes).index(cls)
+    i = int(np.argmin(np.abs(np.asarray(zooms) - at)))
+    if not top[i]:
+        return None
+    lo = hi = i
+    while lo > 0 and top[lo - 1]:
+        lo -= 1
+    while hi < len(top) - 1 and top[hi + 1]:
+        hi += 1
+    return float(zooms[lo]), float(zooms[hi])
+
+
+def zoom_verdict(sweeps: Sequence, cls: str) -> str | None:
+    """Page 1: which model keeps ``cls`` as its top guess over the longest stretch of
+    zooms around 1x (``sweeps``: :class:`wsms_viz.app.predict.Sweep`)."""
+    if not sweeps:
+        return None
+    ranges = [(s.label, kept_range(s.zooms, s.probs, s.classes, cls)) for s in sweeps]
+    if all(r is None for _, r in ranges):
+        return f"At 1x no model's top guess is **{cls}**, so none keeps it as you zoom."
+    steps = {label: (0 if r is None else sum(r[0] - 1e-6 <= z <= r[1] + 1e-6 for z in sweeps[0].zooms))
+             for label, r in ranges}
+    parts = [f"{label} from {r[0]:.1f}x to {r[1]:.1f}x" if r else f"{label} not even at 1x" for label, r in ranges]
+    best = max(steps.values())
+    winners = [label for label, n in steps.items() if n == best]
+    if len(sweeps) == 1:
+        return f"**{ranges[0][0]}** keeps **{cls}** as its top guess from {ranges[0][1][0]:.1f}x to " \
+               f"{ranges[0][1][1]:.1f}x."
+    if len(winners) == len(sweeps):
+        end = "all keep it over the same stretch."
+    elif len(winners) > 1:
+        end = f"{' and '.join(winners)} keep it longest, over the same stretch."
+    else:
+        end = f"**{winners[0]}** keeps it longest."
+    return f"Top guess **{cls}** kept: " + "; ".join(parts) + f": {end}"
+
+
+def _stage_words(n: int) -> str:
+    return "stage 2" if n == 2 else f"stages 2 to {n}" if n > 3 else "stages 2 and 3"
+
+
+def attribution_verdict(shares: Sequence[float], zoom: float, factors: Sequence[float] | None = None,
+                        shares_by_zoom: np.ndarray | None = None) -> str | None:
+    """Page 3's question, "does the answer move to the smaller stages?": the share of the
+    stages that see the image smaller (2 and up) at ``zoom``, and, given the shares at
+    several ``factors`` (``(F, S)``), how that share moves from the smallest zoom to the
+    largest."""
+    shares = np.asarray(shares, dtype=float)
+    if shares.size < 2 or shares.sum() <= 0:
+        return None
+    small = float(shares[1:].sum() / shares.sum())
+    text = (f"At {zoom:.1f}x the smaller stages ({_stage_words(shares.size)}) carry {small:.0%} of the "
+            f"attribution, stage 1 (the full image) {1 - small:.0%}")
+    if factors is None or shares_by_zoom is None or len(factors) < 2:
+        return text + "."
+    s = np.asarray(shares_by_zoom, dtype=float)
+    totals = s.sum(1)
+    frac = np.where(totals > 0, s[:, 1:].sum(1) / np.where(totals > 0, totals, 1), 0.0)
+    order = np.argsort(factors)
+    f0, f1 = float(factors[order[0]]), float(factors[order[-1]])
+    a, b = float(frac[order[0]]), float(frac[order[-1]])
+    if b - a >= SHARE_STEP:
+        answer = "yes, the answer moves to the smaller stages as the object grows"
+    elif a - b >= SHARE_STEP:
+        answer = "no, it moves to stage 1 instead"
+    else:
+        answer = f"barely (less than {SHARE_STEP:.0%} either way)"
+    return text + f"; zooming from {f0:g}x to {f1:g}x their share goes from {a:.0%} to {b:.0%}: {answer}."
+
+
+def integration_verdict(logit_drop: Sequence[float], feature_shares: Sequence[float], cls: str) -> str | None:
+    """Page 4: which stage the class score depends on most (the lesion drop) and which
+    stage makes up most of the pooled feature."""
+    drop = np.asarray(logit_drop, dtype=float)
+    share = np.asarray(feature_shares, dtype=float)
+    if drop.size < 2:
+        return None
+    k, j = int(drop.argmax()), int(share.argmax())
+    lesion = (f"switching stage {k + 1} off lowers the score of **{cls}** most (by {drop[k]:.2f})"
+              if drop[k] > 0 else f"switching any one stage off does not lower the score of **{cls}**")
+    same = "the same stage" if j == k and drop[k] > 0 else f"stage {j + 1}"
+    return f"For this image, {lesion}; {same} makes up the largest part of the pooled feature ({share[j]:.0%})."
+
+
+def show(sentence: str | None, where=None) -> None:
+    """Draws a verdict line (nothing when ``sentence`` is None)."""
+    if sentence:
+        import streamlit as st
+
+        (where or st).success(sentence, icon=":material/gavel:")
+
+
+__all__ = ["attribution_verdict", "comparison_clause", "excludes_zero", "headline_model", "integration_verdict",
+           "kept_range", "pts", "resolution", "robustness_verdict", "show", "zoom_verdict"]
