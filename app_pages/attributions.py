@@ -3,7 +3,7 @@
 import streamlit as st
 
 from wsms_viz.analysis import attribution
-from wsms_viz.app import figures, ui
+from wsms_viz.app import figures, ui, verdicts
 
 sel = ui.page(
     "Attributions per stage",
@@ -46,8 +46,10 @@ st.plotly_chart(figures.heatmap_overlays(ui.current_input(sel, zoom), maps, titl
 left, right = st.columns(2)
 left.plotly_chart(figures.stage_bars(attr.shares, "share of the attribution per stage", "share", percent=True),
                   key="attr_shares")
+verdicts.show(verdicts.attribution_verdict(attr.shares, zoom), left)
 if right.toggle("Shares across zoom", key="attr_sweep",
                 help="Runs the method at 6 zooms from 0.5x to 3x (slow with Integrated Gradients)."):
     z = ui.analysis(attribution.stage_shares_across_zoom, m, sel, 1.0, normalized=False,
                     factors=(0.5, 0.75, 1.0, 1.5, 2.0, 3.0), target=attr.target, method=method)
     right.plotly_chart(figures.shares_vs_zoom_figure(z, current=zoom), key="attr_zoom_shares")
+    verdicts.show(verdicts.shares_move_verdict(z.factors, z.shares), right)

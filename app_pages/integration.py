@@ -3,7 +3,7 @@
 import streamlit as st
 
 from wsms_viz.analysis import integration
-from wsms_viz.app import figures, ui
+from wsms_viz.app import figures, ui, verdicts
 
 sel = ui.page(
     "Integration layer",
@@ -39,6 +39,7 @@ c = ui.analysis(integration.stage_contributions, m, sel, zoom, target=target)
 st.subheader(f"This image at {zoom:.1f}x: class {m.classes[c.target]} (score {c.logit:.2f})")
 st.caption("Switching stages off (left bars, middle bars) and, right bars, the score split into one part per "
            "stage, keeping each ReLU on or off as it is for this image, so the parts add up exactly.")
+verdicts.show(verdicts.integration_verdict(c.logit_drop, c.feature_shares, m.classes[c.target]))
 left, right = st.columns(2)
 left.plotly_chart(figures.contributions_figure(c, m.classes), key="int_contrib")
 right.plotly_chart(figures.stage_bars(c.feature_shares, "share of the pooled feature per stage", "share",

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from wsms_viz.app import robustness, ui
+from wsms_viz.app import robustness, ui, verdicts
 
 sel = ui.page(
     "Scale robustness",
@@ -23,6 +23,7 @@ tta = st.toggle("Add VGG multi-scale averaging (+TTA, dashed)", key="robustness_
                 help="Each model's softmax averaged over the image at 0.875x, 1x and 1.125x the zoom "
                      "(python -m wsms_viz.evaluation.evaluate --tta), where the card has it.")
 curves, missing = robustness.accuracy_curves(sel.models, tta)
+verdicts.show(verdicts.robustness_verdict(sel.models))
 if curves:
     st.plotly_chart(robustness.accuracy_figure(curves), key="acc_vs_zoom")
 if missing:

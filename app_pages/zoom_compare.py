@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from wsms_viz.app import ui
+from wsms_viz.app import ui, verdicts
 from wsms_viz.app.zoom_figures import Prebuilt
 
 sel = ui.page(
@@ -43,6 +43,7 @@ cls = ui.class_picker(top[0], sweeps, sel.image.label)
 def live():
     zoom = ui.zoom_slider()
     ui.top5_columns(sweeps, zoom, cls)
+    verdicts.show(verdicts.zoom_verdict(sweeps, cls))
     ui.sync_animation(zoom, ui.animation_token(*args, cls))
 
 

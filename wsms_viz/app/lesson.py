@@ -394,7 +394,8 @@ def step_stages(c: Cast, zoom: float) -> None:
                       key="lesson_shares")
     right.plotly_chart(figures.stage_bars(drop, "score lost when the stage is off", "logit drop"),
                        key="lesson_lesions")
-    verdicts.show(verdicts.attribution_verdict(shares, zoom, factors, by_zoom))
+    verdicts.show(verdicts.attribution_verdict(shares, zoom))
+    verdicts.show(verdicts.shares_move_verdict(factors, by_zoom))
     verdicts.show(verdicts.integration_verdict(drop, feat, m.classes[target]))
     _link("attributions")
     _link("integration")

@@ -139,21 +139,24 @@ def _stage_words(n: int) -> str:
     return "stage 2" if n == 2 else f"stages 2 to {n}" if n > 3 else "stages 2 and 3"
 
 
-def attribution_verdict(shares: Sequence[float], zoom: float, factors: Sequence[float] | None = None,
-                        shares_by_zoom: np.ndarray | None = None) -> str | None:
-    """Page 3's question, "does the answer move to the smaller stages?": the share of the
-    stages that see the image smaller (2 and up) at ``zoom``, and, given the shares at
-    several ``factors`` (``(F, S)``), how that share moves from the smallest zoom to the
-    largest."""
+def attribution_verdict(shares: Sequence[float], zoom: float) -> str | None:
+    """Page 3, for the image at ``zoom``: the share of the attribution that the stages
+    seeing the image smaller (2 and up) carry, against stage 1's."""
     shares = np.asarray(shares, dtype=float)
     if shares.size < 2 or shares.sum() <= 0:
         return None
     small = float(shares[1:].sum() / shares.sum())
-    text = (f"At {zoom:.1f}x the smaller stages ({_stage_words(shares.size)}) carry {small:.0%} of the "
-            f"attribution, stage 1 (the full image) {1 - small:.0%}")
-    if factors is None or shares_by_zoom is None or len(factors) < 2:
-        return text + "."
+    return (f"At {zoom:.1f}x the smaller stages ({_stage_words(shares.size)}) carry {small:.0%} of the "
+            f"attribution, stage 1 (the full image) {1 - small:.0%}.")
+
+
+def shares_move_verdict(factors: Sequence[float], shares_by_zoom: np.ndarray) -> str | None:
+    """Page 3's question, "does the answer move to the smaller stages?", from the shares
+    at several zoom ``factors`` (``(F, S)``): the smaller stages' share at the smallest
+    zoom against the largest; "barely" when it moves less than :data:`SHARE_STEP`."""
     s = np.asarray(shares_by_zoom, dtype=float)
+    if len(factors) < 2 or s.ndim != 2 or s.shape[1] < 2:
+        return None
     totals = s.sum(1)
     frac = np.where(totals > 0, s[:, 1:].sum(1) / np.where(totals > 0, totals, 1), 0.0)
     order = np.argsort(factors)
@@ -164,8 +167,9 @@ def attribution_verdict(shares: Sequence[float], zoom: float, factors: Sequence[
     elif a - b >= SHARE_STEP:
         answer = "no, it moves to stage 1 instead"
     else:
-        answer = f"barely (less than {SHARE_STEP:.0%} either way)"
-    return text + f"; zooming from {f0:g}x to {f1:g}x their share goes from {a:.0%} to {b:.0%}: {answer}."
+        answer = f"barely: less than {100 * SHARE_STEP:.0f} points either way"
+    return (f"Does the answer move to the smaller stages? Zooming from {f0:g}x to {f1:g}x, their share goes "
+            f"from {a:.0%} to {b:.0%}: {answer}.")
 
 
 def integration_verdict(logit_drop: Sequence[float], feature_shares: Sequence[float], cls: str) -> str | None:
@@ -191,4 +195,4 @@ def show(sentence: str | None, where=None) -> None:
 
 
 __all__ = ["attribution_verdict", "comparison_clause", "excludes_zero", "headline_model", "integration_verdict",
-           "kept_range", "pts", "resolution", "robustness_verdict", "show", "zoom_verdict"]
+           "kept_range", "pts", "resolution", "robustness_verdict", "shares_move_verdict", "show", "zoom_verdict"]
