@@ -49,6 +49,7 @@ def test_lesson_with_the_shipped_checkpoints(monkeypatch, tmp_path):
     assert any("Top guess **cat** kept" in s for s in said)
     assert any(s.startswith("The paper reports") for s in said)
     assert sum("stage" in s for s in said) >= 2  # step 6: attribution shares and lesions
+    assert any(m.value.startswith("Parameters: **resnet20** 269,722;") for m in at.markdown)  # counted, not typed
     assert len(at.get("plotly_chart")) == 6  # filter, fields, curves, jitter curves, shares, lesions
     links = [json.loads(json.dumps(p.proto.page)) for p in at.get("page_link")]
     assert len(links) >= 7

@@ -215,6 +215,26 @@ def paper_verdict(c: Cast) -> str:
             f"**{vs.baseline}** at zoom 1, one seed each, ResNet-20 instead of ResNet-110.")
 
 
+def parameters_sentence(models: dict, c: Cast) -> str | None:
+    """Step 2: what sharing saves, counted on the loaded models (baseline, WSMS, MS)."""
+    counts = {label: sum(p.numel() for p in m.model.parameters()) for label, m in models.items() if m is not None}
+    if not (c.baseline and c.wsms) or c.baseline.label not in counts or c.wsms.label not in counts:
+        return None
+    base = counts[c.baseline.label]
+
+    def more(label: str) -> str:
+        return f"**{label}** {counts[label]:,} ({counts[label] / base - 1:+.0%})"
+
+    text = f"Parameters: **{c.baseline.label}** {base:,}; sharing its filters over three stages, {more(c.wsms.label)}"
+    if c.ms and c.ms.label in counts:
+        text += f"; with separate filters per stage, {more(c.ms.label)}"
+    return text + "."
+
+
+def _pixels(image: torch.Tensor) -> np.ndarray:
+    return (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
 def filter_count(model) -> int:
     """Channels of stage 1's first block (how many filters step 2 can show)."""
     view = stage_views(model)[0]
@@ -284,7 +304,7 @@ def step_zoom(c: Cast) -> float:
     cols[0].image(pixels, caption=f"what the networks see at {z:.1f}x (32x32)", width=160)
     for col, s in zip(cols[1:], sweeps, strict=False):
         cls, p = s.top(z, 1)[0]
-        col.metric(s.label, cls, f"{p:.0%} sure", delta_color="off")
+        col.metric(s.label, cls, f"{p:.0%} sure", delta_color="off", delta_arrow="off")
     verdicts.show(verdicts.zoom_verdict(sweeps, PHOTO_CLASS))
     measured = baseline_drop(c.baseline)
     st.markdown(measured or NOT_EVALUATED)
@@ -303,17 +323,19 @@ def step_idea(c: Cast) -> None:
         _no_model()
         return
     img = photo()
-    x = normalize(torch.from_numpy(ui.zoom_inputs(img.key, CENTER, img.pixels)[predict.nearest(predict.ZOOMS, 1.0)]
-                                   .copy()), m.mean, m.std)
+    raw = torch.from_numpy(ui.zoom_inputs(img.key, CENTER, img.pixels)[predict.nearest(predict.ZOOMS, 1.0)].copy())
+    x = normalize(raw, m.mean, m.std)
+    sizes = st.columns(3)
+    for s, view in enumerate(stage_views(m.model)[:3]):
+        seen = view.scale_input(raw.unsqueeze(0))[0]
+        sizes[s].image(_pixels(seen), caption=f"stage {s + 1} sees {seen.shape[-1]}x{seen.shape[-1]}", width=128)
     n = filter_count(m.model)
     channel = st.slider("Filter (channel of block 1)", 0, n - 1, 0, key="lesson_channel")
     maps = shared_filter_responses(m.model, x, block=0, channel=channel)
     st.plotly_chart(figures.shared_filter_figure(maps, channel, 0), key="lesson_filter")
-    counts = {e.label: sum(p.numel() for p in mm.model.parameters())
-              for e, mm in ((e, load(e)) for e in (c.baseline, c.wsms, c.ms) if e) if mm is not None}
-    if counts:
-        st.markdown("Sharing keeps the network small: " + ", ".join(f"**{k}** {v:,} parameters"
-                                                                    for k, v in counts.items()) + ".")
+    sentence = parameters_sentence({e.label: load(e) for e in (c.baseline, c.wsms, c.ms) if e}, c)
+    if sentence:
+        st.markdown(sentence)
     _link("features")
 
 
@@ -333,6 +355,9 @@ def step_fields(c: Cast) -> None:
     last = fields[0][-1].map_size
     boxes = receptive_field.field_boxes(m.model, (last // 2, last // 2))
     st.plotly_chart(figures.field_boxes_figure(torch.from_numpy(x.copy()), boxes, height=320), key="lesson_fields")
+    st.markdown("After the last block, before the stages are joined, one unit at the centre sees "
+                + ", ".join(f"{b.size}x{b.size}" for b in boxes) + " pixels through stages "
+                + ", ".join(str(b.stage + 1) for b in boxes) + ": more than the whole image (the boxes are clipped).")
     _link("fields")
 
 
@@ -406,7 +431,9 @@ def step_paper(c: Cast) -> None:
     st.markdown("The paper trained ResNet-110 five times each on CIFAR-10; our checkpoints are ResNet-20, "
                 "trained once each. **Try:** read both columns: a gain of a quarter of a point needs an "
                 "interval to be believed.")
-    st.dataframe(paper_rows(c), hide_index=True)
+    st.dataframe(paper_rows(c), hide_index=True, column_config={
+        k: st.column_config.NumberColumn(format="%.2f") for k in ("the paper's accuracy (%)",
+                                                                 "our accuracy at zoom 1 (%)")})
     if not c.any:
         _no_model()
     verdicts.show(paper_verdict(c))
