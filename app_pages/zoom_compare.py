@@ -43,11 +43,11 @@ cls = ui.class_picker(top[0], sweeps, sel.image.label)
 def live():
     zoom = ui.zoom_slider()
     ui.top5_columns(sweeps, zoom, cls)
-    verdicts.show(verdicts.zoom_verdict(sweeps, cls))
     ui.sync_animation(zoom, ui.animation_token(*args, cls))
 
 
 live()
+verdicts.show(verdicts.zoom_verdict(sweeps, cls))
 st.caption("Drag the slider under the figure for a live preview: the browser already holds every zoom "
            "step. The Zoom slider above sets the zoom the other pages use.")
 st.plotly_chart(Prebuilt(ui.animation(*args, cls, _pixels=sel.image.pixels)), key="zoom_animation",

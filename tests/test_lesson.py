@@ -3,6 +3,7 @@ in checkpoints/ (the real loader, the real cards), with none at all, and the ver
 of pages 1, 3, 4 and 6 on the generated checkpoints of tests/app_fixtures.py."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ SHIPPED = REPO / "checkpoints"
 
 def open_lesson(monkeypatch, checkpoints: Path, data: Path) -> AppTest:
     monkeypatch.setenv("WSMS_CHECKPOINTS", str(checkpoints))
-    monkeypatch.setenv("WSMS_DATA", str(data))
+    monkeypatch.setenv("WSMS_DATA_ROOTS", f"tiny CIFAR={data}")
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.switch_page("app_pages/lesson.py").run()
     assert not at.exception, at.exception
@@ -83,7 +84,16 @@ def small(tmp_path_factory):
 
 
 def test_lesson_with_cards_not_yet_evaluated(monkeypatch, small):
-    at = open_lesson(monkeypatch, *small)
+    broken = small[0] / "wsms_resnet20_broken"
+    broken.mkdir(exist_ok=True)
+    (broken / "card.json").write_text("{")
+    (broken / "model.safetensors").write_bytes(b"")
+    try:
+        at = open_lesson(monkeypatch, *small)
+    finally:
+        shutil.rmtree(broken)  # the module's other tests see the two good checkpoints only
+    warned = [w.value for w in at.warning if "not valid JSON" in w.value]
+    assert warned and not any(str(small[0]) in w for w in warned)  # said, without the server's path
     assert any(lesson.NOT_EVALUATED in m.value for m in at.markdown)  # resnet20 has no curve
     assert any("No checkpoint trained with scale jitter" in i.value for i in at.info)
 
@@ -96,7 +106,7 @@ def test_lesson_with_cards_not_yet_evaluated(monkeypatch, small):
 ])
 def test_each_page_states_its_verdict(monkeypatch, small, page, part):
     monkeypatch.setenv("WSMS_CHECKPOINTS", str(small[0]))
-    monkeypatch.setenv("WSMS_DATA", str(small[1]))
+    monkeypatch.setenv("WSMS_DATA_ROOTS", f"tiny CIFAR={small[1]}")
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, at.exception
@@ -106,7 +116,7 @@ def test_each_page_states_its_verdict(monkeypatch, small, page, part):
 
 def test_attributions_page_answers_its_question_with_the_zoom_sweep(monkeypatch, small):
     monkeypatch.setenv("WSMS_CHECKPOINTS", str(small[0]))
-    monkeypatch.setenv("WSMS_DATA", str(small[1]))
+    monkeypatch.setenv("WSMS_DATA_ROOTS", f"tiny CIFAR={small[1]}")
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.switch_page("app_pages/attributions.py").run()
     at.selectbox(key="attr_method").set_value("saliency").run()

@@ -253,7 +253,7 @@ def load(entry: Entry | None) -> catalog.LoadedModel | None:
         return None
     models, errors = ui.load_models([entry.key])
     for e in errors:
-        st.error(e)
+        st.error(ui.public(e))
     return models[0] if models else None
 
 
@@ -455,7 +455,7 @@ def render(root: str | Path | None = None) -> None:
     """The whole lesson, every step under its own header."""
     entries, errors = read_entries(root or catalog.checkpoint_root(ui.REPO))
     for e in errors:
-        st.warning(e)
+        st.warning(ui.public(e))
     c = cast(entries)
     if not c.any:
         st.warning("No trained model here: every step below says what it would show.", icon=":material/warning:")
