@@ -89,7 +89,8 @@ def test_zoom_verdict_names_who_keeps_the_top_guess_longer(first, second, winner
 
 
 def test_zoom_verdict_when_nobody_has_it_at_one():
-    assert "no model's top guess is **dog**" in verdicts.zoom_verdict([sweep("a", [0] * 5)], "dog")
+    assert verdicts.zoom_verdict([sweep("a", [0] * 5), sweep("b", [1, 1, 0, 0, 0])], "dog") == \
+        "At 1x no model's top guess is **dog**; elsewhere: a at none, b at 2 of 5 zooms."
     assert "not even at 1x" in verdicts.zoom_verdict([sweep("a", [0] * 5), sweep("b", [1, 1, 1, 0, 0])], "cat")
     assert verdicts.zoom_verdict([], "cat") is None
 
@@ -140,6 +141,7 @@ def test_lesson_sentences_follow_the_cards():
         lesson.jitter_verdict(c)
     paper = lesson.paper_verdict(c)
     assert "+0.25 points above ResNet-110" in paper and "**wsms** at -1.00 points" in paper
+    assert "on resnet20, wsms_resnet20 instead" in paper  # the registry models, from the cards
     assert "not measured ours" in lesson.paper_verdict(lesson.cast([base]))
     rows = lesson.paper_rows(c)
     assert rows[0]["the paper's accuracy (%)"] == 93.39 and rows[0]["our accuracy at zoom 1 (%)"] == 90.0

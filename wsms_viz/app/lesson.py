@@ -212,7 +212,13 @@ def paper_verdict(c: Cast) -> str:
     if vs is None or vs.at_zoom_1 is None:
         return text + "; we have not measured ours yet."
     return (text + f"; we measure **{c.wsms.label}** at {verdicts.comparison_clause(vs.at_zoom_1)} against "
-            f"**{vs.baseline}** at zoom 1, one seed each, ResNet-20 instead of ResNet-110.")
+            f"**{vs.baseline}** at zoom 1, on {_networks(c)} instead of the paper's 110-layer ResNets.")
+
+
+def _networks(c: Cast) -> str:
+    """The registry models behind the lesson's checkpoints (``resnet20, wsms_resnet20``)."""
+    names = dict.fromkeys(e.card.model for e in (c.baseline, c.ms, c.wsms) if e)
+    return ", ".join(names) or "no checkpoint"
 
 
 def parameters_sentence(models: dict, c: Cast) -> str | None:
@@ -428,9 +434,9 @@ def step_stages(c: Cast, zoom: float) -> None:
 
 def step_paper(c: Cast) -> None:
     """7. What the paper claimed, and what we measured."""
-    st.markdown("The paper trained ResNet-110 five times each on CIFAR-10; our checkpoints are ResNet-20, "
-                "trained once each. **Try:** read both columns: a gain of a quarter of a point needs an "
-                "interval to be believed.")
+    st.markdown("The paper trained each 110-layer network five times on CIFAR-10 and reports the mean error; "
+                f"here there is one checkpoint of each kind ({_networks(c)}). **Try:** read both columns, then "
+                "the sentence: a gain of a few tenths of a point needs an interval before it is believed.")
     st.dataframe(paper_rows(c), hide_index=True, column_config={
         k: st.column_config.NumberColumn(format="%.2f") for k in ("the paper's accuracy (%)",
                                                                  "our accuracy at zoom 1 (%)")})

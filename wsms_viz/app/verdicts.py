@@ -110,6 +110,11 @@ def kept_range(zooms: Sequence[float], probs: np.ndarray, classes: Sequence[str]
     return float(zooms[lo]), float(zooms[hi])
 
 
+def _top_count(s, cls: str) -> int:
+    """At how many zooms of sweep ``s`` the class ``cls`` is the top guess."""
+    return int((np.asarray(s.probs).argmax(1) == list(s.classes).index(cls)).sum()) if cls in s.classes else 0
+
+
 def zoom_verdict(sweeps: Sequence, cls: str) -> str | None:
     """Page 1: which model keeps ``cls`` as its top guess over the longest stretch of
     zooms around 1x (``sweeps``: :class:`wsms_viz.app.predict.Sweep`)."""
@@ -117,7 +122,9 @@ def zoom_verdict(sweeps: Sequence, cls: str) -> str | None:
         return None
     ranges = [(s.label, kept_range(s.zooms, s.probs, s.classes, cls)) for s in sweeps]
     if all(r is None for _, r in ranges):
-        return f"At 1x no model's top guess is **{cls}**, so none keeps it as you zoom."
+        where = [f"{s.label} at {n} of {len(s.zooms)} zooms" if (n := _top_count(s, cls)) else f"{s.label} at none"
+                 for s in sweeps]
+        return f"At 1x no model's top guess is **{cls}**; elsewhere: " + ", ".join(where) + "."
     steps = {label: (0 if r is None else sum(r[0] - 1e-6 <= z <= r[1] + 1e-6 for z in sweeps[0].zooms))
              for label, r in ranges}
     parts = [f"{label} from {r[0]:.1f}x to {r[1]:.1f}x" if r else f"{label} not even at 1x" for label, r in ranges]
