@@ -36,9 +36,10 @@ PHOTO = "chelsea (a cat)"  # a bundled photo of a CIFAR-10 class: the lesson nee
 PHOTO_CLASS = "cat"
 CENTER = (0.5, 0.5)
 SHARE_ZOOMS = (0.5, 1.0, 2.0)  # where step 6 measures the stage shares
-NO_MODEL = ("No trained model here: this step needs the checkpoints (`checkpoints/<name>/card.json` and its "
-            f"weights). Train one with `{catalog.TRAIN_HINT}`, then evaluate it with "
-            "`python -m wsms_viz.evaluation.evaluate`.")
+NO_MODEL = "No trained model here: this step needs a trained checkpoint."
+NO_MODEL_AT_ALL = ("No trained model here: the app's checkpoint folder holds no trained checkpoint, so each step "
+                   f"below says what it needs. Train one with `{catalog.TRAIN_HINT}` (and the baseline, "
+                   "`resnet20`), then measure them with `python -m wsms_viz.evaluation.evaluate`.")
 NOT_EVALUATED = "Not measured yet: run `python -m wsms_viz.evaluation.evaluate` on the checkpoints."
 
 # The paper's Table 2, CIFAR-10 with augmentation: test error (%), mean of five runs. These
@@ -464,7 +465,7 @@ def render(root: str | Path | None = None) -> None:
         st.warning(ui.public(e))
     c = cast(entries)
     if not c.any:
-        st.warning("No trained model here: every step below says what it would show.", icon=":material/warning:")
+        st.warning(NO_MODEL_AT_ALL, icon=":material/warning:")
     zoom = 1.0
     for title, step in STEPS:
         st.subheader(title)
