@@ -148,3 +148,10 @@ def test_lesson_sentences_follow_the_cards():
     assert rows[1]["our network"] == "-"  # no MS-Net here
     assert lesson.jitter_verdict(lesson.cast([base, wsms])) is None
     assert lesson.study_answers(c, [base, wsms]) is None  # no card holds a scale_study block
+
+
+def test_a_scale_study_in_a_card_is_reported_not_ignored():
+    base = entry("resnet20", card("resnet20"))
+    studied = lesson.Entry("wsms", "wsms", card("wsms_resnet20").with_block("scale_study", {"version": 0}))
+    found = lesson.study_answers(lesson.cast([base, studied]), [base, studied])
+    assert found and all(isinstance(q, str) and isinstance(a, str) and a for q, a in found)
