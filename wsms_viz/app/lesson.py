@@ -85,6 +85,15 @@ class Cast:
         return [e for e in (self.baseline, self.wsms, self.ms, self.baseline_jitter, self.wsms_jitter) if e]
 
 
+@dataclass
+class Context:
+    """What every step reads: the roles, every readable checkpoint, and the zoom picked in step 1."""
+
+    cast: Cast
+    entries: list[Entry]
+    zoom: float = 1.0
+
+
 def read_entries(root: str | Path) -> tuple[list[Entry], list[str]]:
     """Every checkpoint under ``root`` with a readable card (teaching order), and the
     messages of those that cannot be read."""
@@ -293,15 +302,16 @@ def _no_model() -> None:
     st.info(NO_MODEL, icon=":material/info:")
 
 
-def step_zoom(c: Cast) -> float:
-    """1. A CNN and scale. Returns the zoom the reader picked (step 6 reuses it)."""
+def step_zoom(ctx: Context) -> None:
+    """1. A CNN and scale; the zoom the reader picks is kept for step 6."""
+    c = ctx.cast
     st.markdown("A CNN learns objects at the size they had in its training photos. **Try:** drag the zoom "
                 "and watch each network's top guess for this photo of a cat.")
-    z = st.slider("Zoom", 0.5, 3.0, 1.0, 0.1, key="lesson_zoom", format="%.1fx")
+    z = ctx.zoom = st.slider("Zoom", 0.5, 3.0, 1.0, 0.1, key="lesson_zoom", format="%.1fx")
     models = [m for m in (load(c.baseline), load(c.wsms)) if m is not None]
     if not models:
         _no_model()
-        return z
+        return
     img = photo()
     keys = tuple(m.key for m in models)
     sweeps = ui.sweeps(img.key, CENTER, keys, (), False, _pixels=img.pixels)
@@ -316,11 +326,11 @@ def step_zoom(c: Cast) -> float:
     measured = baseline_drop(c.baseline)
     st.markdown(measured or NOT_EVALUATED)
     _link("zoom")
-    return z
 
 
-def step_idea(c: Cast) -> None:
+def step_idea(ctx: Context) -> None:
     """2. The idea: the same filters on the image at 1/2 and 1/4 (Fig. 1 and 2)."""
+    c = ctx.cast
     st.markdown("WSMS-Net runs **the same filters** on the image, on the image at half size and at a quarter "
                 "size (stages 1, 2, 3), and joins what they find before deciding (paper, Fig. 1 and 2). A close-up "
                 "at half size looks like a long shot to stage 2. **Try:** pick a filter and see it respond to "
@@ -346,8 +356,9 @@ def step_idea(c: Cast) -> None:
     _link("features")
 
 
-def step_fields(c: Cast) -> None:
+def step_fields(ctx: Context) -> None:
     """3. What each stage sees: the receptive fields (computed from the layers alone)."""
+    c = ctx.cast
     st.markdown("The same filter on a half-size image covers **twice as many pixels** of the original. "
                 "**Try:** compare the boxes: the part of the photo one unit of each stage can see.")
     m = load(c.wsms)
@@ -368,8 +379,9 @@ def step_fields(c: Cast) -> None:
     _link("fields")
 
 
-def step_curves(c: Cast) -> None:
+def step_curves(ctx: Context) -> None:
     """4. Does it work? The zoom curves of the three kinds, and the verdict."""
+    c = ctx.cast
     st.markdown("The evaluator zoomed **every** validation image and measured each network. **Try:** hover the "
                 "curves: a scale-robust network keeps a flatter one.")
     shown = [e for e in (c.baseline, c.wsms, c.ms) if e]
@@ -386,8 +398,9 @@ def step_curves(c: Cast) -> None:
     _link("robustness")
 
 
-def step_jitter(c: Cast, entries: list[Entry]) -> None:
+def step_jitter(ctx: Context) -> None:
     """5. What does work: scale jitter, and a scale study when the cards hold one."""
+    c, entries = ctx.cast, ctx.entries
     st.markdown("Show the network zoomed images while it trains (scale jitter). **Try:** compare the jittered "
                 "curves with the plain baseline.")
     shown = [e for e in (c.baseline, c.baseline_jitter, c.wsms_jitter) if e]
@@ -411,8 +424,9 @@ def step_jitter(c: Cast, entries: list[Entry]) -> None:
     _link("robustness")
 
 
-def step_stages(c: Cast, zoom: float) -> None:
+def step_stages(ctx: Context) -> None:
     """6. Which stage carries the answer: attributions and lesions, on the photo."""
+    c, zoom = ctx.cast, ctx.zoom
     st.markdown(f"Which stage did the WSMS-Net use for **{PHOTO_CLASS}**? Integrated Gradients splits the "
                 "answer over the stages; switching a stage off (a lesion) shows what it was worth. **Try:** "
                 "change the zoom in step 1 and come back.")
@@ -433,8 +447,9 @@ def step_stages(c: Cast, zoom: float) -> None:
     _link("integration")
 
 
-def step_paper(c: Cast) -> None:
+def step_paper(ctx: Context) -> None:
     """7. What the paper claimed, and what we measured."""
+    c = ctx.cast
     st.markdown("The paper trained each 110-layer network five times on CIFAR-10 and reports the mean error; "
                 f"here there is one checkpoint of each kind ({_networks(c)}). **Try:** read both columns, then "
                 "the sentence: a gain of a few tenths of a point needs an interval before it is believed.")
@@ -463,21 +478,13 @@ def render(root: str | Path | None = None) -> None:
     entries, errors = read_entries(root or catalog.checkpoint_root(ui.REPO))
     for e in errors:
         st.warning(ui.public(e))
-    c = cast(entries)
-    if not c.any:
+    ctx = Context(cast(entries), entries)
+    if not ctx.cast.any:
         st.warning(NO_MODEL_AT_ALL, icon=":material/warning:")
-    zoom = 1.0
     for title, step in STEPS:
         st.subheader(title)
-        if step is step_zoom:
-            zoom = step(c)
-        elif step is step_jitter:
-            step(c, entries)
-        elif step is step_stages:
-            step(c, zoom)
-        else:
-            step(c)
+        step(ctx)
 
 
-__all__ = ["Cast", "Entry", "PAPER_TABLE2_C10", "STEPS", "cast", "jitter_verdict", "paper_rows", "paper_verdict",
-           "read_entries", "render", "study_answers"]
+__all__ = ["Cast", "Context", "Entry", "PAPER_TABLE2_C10", "STEPS", "cast", "jitter_verdict", "paper_rows",
+           "paper_verdict", "read_entries", "render", "study_answers"]
