@@ -307,7 +307,7 @@ def step_zoom(ctx: Context) -> None:
     c = ctx.cast
     st.markdown("A CNN learns objects at the size they had in its training photos. **Try:** drag the zoom "
                 "and watch each network's top guess for this photo of a cat.")
-    z = ctx.zoom = st.slider("Zoom", 0.5, 3.0, 1.0, 0.1, key="lesson_zoom", format="%.1fx")
+    z = ctx.zoom = st.slider("Zoom", ui.ZOOM_MIN, ui.ZOOM_MAX, 1.0, 0.1, key="lesson_zoom", format="%.1fx")
     models = [m for m in (load(c.baseline), load(c.wsms)) if m is not None]
     if not models:
         _no_model()
@@ -317,8 +317,8 @@ def step_zoom(ctx: Context) -> None:
     sweeps = ui.sweeps(img.key, CENTER, keys, (), False, _pixels=img.pixels)
     stack = ui.zoom_inputs(img.key, CENTER, img.pixels)
     cols = st.columns([1, 2, 2])
-    pixels = (stack[predict.nearest(predict.ZOOMS, z)].transpose(1, 2, 0) * 255).round().astype(np.uint8)
-    cols[0].image(pixels, caption=f"what the networks see at {z:.1f}x (32x32)", width=160)
+    seen = torch.from_numpy(stack[predict.nearest(predict.ZOOMS, z)].copy())
+    cols[0].image(_pixels(seen), caption=f"what the networks see at {z:.1f}x (32x32)", width=160)
     for col, s in zip(cols[1:], sweeps, strict=False):
         cls, p = s.top(z, 1)[0]
         col.metric(s.label, cls, f"{p:.0%} sure", delta_color="off", delta_arrow="off")
