@@ -436,7 +436,7 @@ def step_stages(ctx: Context) -> None:
         return
     shares, factors, by_zoom, drop, feat, target = _stage_answer(m.key, zoom, m)
     left, right = st.columns(2)
-    left.plotly_chart(figures.stage_bars(shares, f"share of the attribution at {zoom:.1f}x", "share"),
+    left.plotly_chart(figures.stage_bars(shares, f"share of the attribution at {zoom:.1f}x", "share", percent=True),
                       key="lesson_shares")
     right.plotly_chart(figures.stage_bars(drop, "score lost when the stage is off", "logit drop"),
                        key="lesson_lesions")
