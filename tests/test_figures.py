@@ -122,7 +122,8 @@ def test_wcag_contrast_formula():
 
 @pytest.mark.parametrize("name", ["wsms_resnet20", "ms_resnet20", "resnet20"])
 def test_architecture_text_passes_wcag_aa_on_its_box(name):
-    from wsms_viz.analysis.architecture import diagram, trace
+    from wsms_viz.analysis.architecture import trace
+    from wsms_viz.app.architecture_figure import diagram
 
     fig = diagram(trace(create_model(name).eval()))
     boxes = [s for s in fig.layout.shapes if s.type == "rect"]
@@ -140,7 +141,8 @@ def test_architecture_text_passes_wcag_aa_on_its_box(name):
 
 
 def test_architecture_labels_sit_above_the_shared_weight_line_and_say_quarter_size():
-    from wsms_viz.analysis.architecture import diagram, trace
+    from wsms_viz.analysis.architecture import trace
+    from wsms_viz.app.architecture_figure import diagram
 
     arch = trace(create_model("wsms_resnet20").eval())
     fig = diagram(arch)

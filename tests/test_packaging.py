@@ -123,3 +123,13 @@ def test_the_length_walk_sees_a_long_function():
     body = "\n".join(f"    x{i} = {i}" for i in range(LONG_FUNCTION_LIMIT + 1))
     node = ast.parse(f"def f():\n{body}\n").body[0]
     assert node.end_lineno - node.lineno + 1 > LONG_FUNCTION_LIMIT
+
+
+ANALYSIS = sorted((PACKAGE / "analysis").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", ANALYSIS, ids=lambda p: p.name)
+def test_analysis_computes_and_never_draws(path):
+    # analysis/ returns numbers and arrays; figures are the app's (wsms_viz/app/*_figure(s).py).
+    bad = sorted(m for m in _imports(path) if m.startswith(("plotly", "matplotlib")))
+    assert not bad, f"{path.relative_to(REPO)} imports {bad}: draw in wsms_viz/app/"

@@ -6,9 +6,10 @@ import sys
 import numpy as np
 import torch
 
-from wsms_viz.analysis.architecture import diagram, trace
+from wsms_viz.analysis.architecture import trace
 from wsms_viz.analysis.receptive_field import field_boxes
 from wsms_viz.app import catalog, figures, predict
+from wsms_viz.app.architecture_figure import diagram
 from wsms_viz.app.framing import frame, network_inputs
 from wsms_viz.app.robustness import Curve, accuracy_figure
 from wsms_viz.app.zoom_figures import animation_figure

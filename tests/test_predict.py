@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from wsms_viz.analysis.architecture import diagram, trace
+from wsms_viz.analysis.architecture import trace
 from wsms_viz.app import catalog, predict
+from wsms_viz.app.architecture_figure import diagram
 from wsms_viz.app.framing import frame, network_inputs
 from wsms_viz.app.robustness import accuracy_curves, accuracy_figure, comparison_rows, summary_rows, training_figure
 from wsms_viz.evaluation import evaluate as ev

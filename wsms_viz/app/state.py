@@ -121,7 +121,8 @@ def animation_token(*key) -> str:
 @st.cache_resource(max_entries=8, show_spinner="Tracing the model ...")
 def architecture(key: str):
     """``(Architecture, figure)`` of a loaded model, computed once."""
-    from ..analysis.architecture import diagram, trace
+    from ..analysis.architecture import trace
+    from .architecture_figure import diagram
 
     arch = trace(model(key, _stamp(key)).model)
     return arch, diagram(arch)
