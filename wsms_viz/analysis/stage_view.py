@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.base import StagedBackbone, run_blocks
+from ..models.scale_channel import ScaleChannelNet
 from ..models.wsms import WSMSNet
 
 
@@ -68,6 +69,10 @@ class StageView:
 def stage_views(model: nn.Module) -> list[StageView]:
     """The stages of a :class:`WSMSNet` (or MS-Net), or a baseline as one stage.
 
+    A :class:`ScaleChannelNet`'s scale channels are its stages: each runs every block,
+    and its ``final`` ends in the global average pooling, so what a channel contributes
+    to ``concat`` is its pooled vector ``(N, C, 1, 1)``, as in its ``forward_features``.
+
     Args:
         model: a model from :func:`wsms_viz.models.create_model`.
 
@@ -83,10 +88,15 @@ def stage_views(model: nn.Module) -> list[StageView]:
                                    slice(offset, offset + c)))
             offset += c
         return views
+    if isinstance(model, ScaleChannelNet):
+        c = model.block_channels[-1]
+        final = nn.Sequential(model.final, nn.AdaptiveAvgPool2d(1))
+        return [StageView(s, s, model.stem, tuple(model.blocks), final, slice(s * c, (s + 1) * c))
+                for s in range(model.num_stages)]
     if isinstance(model, StagedBackbone):
         return [StageView(0, 0, model.stem, tuple(model.blocks), model.final,
                           slice(0, model.block_channels[-1]))]
-    raise ValueError(f"expected a WSMSNet or a StagedBackbone, got {type(model).__name__}")
+    raise ValueError(f"expected a WSMSNet, a ScaleChannelNet or a StagedBackbone, got {type(model).__name__}")
 
 
 def integration_layer(model: nn.Module) -> nn.Module:
@@ -111,9 +121,12 @@ def head(model: nn.Module, concat: Tensor) -> Tensor:
     """Integration layer, global average pooling and the classifier: concat -> logits.
 
     Args:
-        model: a WSMS-Net, MS-Net or baseline backbone.
-        concat: the stage outputs concatenated in channels, ``(N, sum C_s, h, w)``.
+        model: a WSMS-Net, MS-Net, scale-channel net or baseline backbone.
+        concat: the stage outputs concatenated in channels, ``(N, sum C_s, h, w)``
+            (a scale-channel net: its channels' pooled vectors, ``(N, S*C, 1, 1)``).
     """
+    if isinstance(model, ScaleChannelNet):  # max over the scale channels, then the classifier
+        return model.fc(concat.flatten(1).unflatten(1, (model.num_stages, -1)).amax(1))
     h = integration_layer(model)(concat)
     return model.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
 
@@ -142,6 +155,6 @@ def as_batch(image: Tensor, model: nn.Module | None = None) -> Tensor:
         image = image.unsqueeze(0)
     if image.dim() != 4 or image.shape[0] != 1:
         raise ValueError(f"expected one image (C, H, W) or (1, C, H, W), got shape {tuple(image.shape)}")
-    if isinstance(model, WSMSNet):
+    if isinstance(model, WSMSNet | ScaleChannelNet):
         model._check_input(image)
     return image.float()

@@ -1,0 +1,658 @@
+"""The scale study: when does sharing weights across scales help? (issue 11; the paper's
+section 5 asks for "controlled datasets containing many scales").
+
+Protocol (the README's "Scale study" repeats it):
+
+* Data: the CIFAR-10 JPEG copy, the 45k/5k split of :func:`wsms_viz.data.load_dataset`;
+  every figure is on the 5,000 val images, never trained on.
+* Test zooms: ``2 ** (k / 4)`` for ``k = -8 ... 8`` (0.25x to 4x, 17 zooms), each through
+  the project's one zoom transform (:func:`wsms_viz.zoom.zoom`, about the centre: > 1
+  crops and enlarges, < 1 shrinks and pads with the mean colour; bilinear, antialiased).
+* Training regimes, read from a card's ``recipe.scale_jitter`` by :func:`regime_of` (the
+  trainer's :class:`wsms_viz.data.Augmenter` zooms an image with probability
+  ``jitter_p`` = 0.5 by a factor drawn log-uniformly from the range):
+
+  - *none*: no scale jitter. Its **trained range is zoom 1 only**: the pad-and-crop
+    augmentation moves the image but never rescales it, so every training object was
+    seen at scale 1. (Calling the pad-crop's few-pixel shift a "range" would invent one.)
+  - *mid*: ``[2**-0.5, 2**0.5]`` (0.71-1.41x; 0.5-0.71 and 1.41-2 and beyond are unseen).
+  - *full*: ``[0.5, 2]``.
+
+  A zoom of the grid is *inside* the trained range when it lies in it (ends included:
+  ``k = -2 ... 2`` for mid, ``-4 ... 4`` for full, ``k = 0`` for none), else *outside*.
+* Every arm: 30 epochs of the short recipe, seed 0, fp32, jitter_p 0.5. The *none* arms
+  (``resnet20``, ``wsms_resnet20``, ``ms_resnet20``, ``sc_resnet20``) and
+  ``resnet20_jitter`` were trained on 2-core CPUs, the other jitter arms on one H200; the
+  cards name each machine. Same precision, same code, but not the same kernels: a
+  confound this study cannot remove with one seed per arm.
+
+Per model (the card's ``scale_study`` block, written by :func:`write_study`): accuracy
+at each zoom with its 95% bootstrap interval; the mean inside and outside the trained
+range; the worst zoom; label consistency (the fraction of val images whose top-1 at zoom
+``s`` equals the model's own top-1 at zoom 1, the quantity the app's zoom slider shows);
+and, for multi-stage models, at zooms 0.5, 1 and 2, each stage's share of the Integrated
+Gradients attribution of the true class's logit (on ``--attr-images`` fixed random val
+images, 200 by default, 16 Gauss-Legendre steps; :mod:`wsms_viz.analysis.attribution`'s
+per-stage definition, batched) and each stage's lesion drop (accuracy lost when the
+stage is switched off with ``stage_mask``, on all val images).
+
+Contrasts, each a paired bootstrap over the val images (the same resampled images for
+every model in it; :func:`wsms_viz.evaluation.evaluate.paired_bootstrap`), stored in
+the card of their first model (``scale_study.contrasts``):
+
+1. WSMS - baseline under each regime, inside and outside its trained range; the
+   interaction (WSMS gain under *mid* minus WSMS gain under *none*, over the zooms
+   inside and outside *mid*'s range; the same for *full*).
+2. Scale channel - WSMS (``sc_resnet20`` vs ``wsms_resnet20`` under none, the
+   ``_jitter_mid`` pair under mid), over every zoom, inside and outside, and zooms > 1
+   (the direction the scale-channel net is built to be invariant to).
+3. Stages 2+3's attribution share and lesion drop, WSMS under mid (and full) minus
+   WSMS under none, at zooms 0.5, 1, 2.
+
+:func:`answers` turns the stored numbers into one sentence per question of the issue;
+``python -m wsms_viz.evaluation.report`` prints the tables and the sentences, the app's
+Scale robustness page shows them.
+
+    python -m wsms_viz.evaluation.study checkpoints/resnet20 checkpoints/wsms_resnet20 ... \\
+        --data imagefolder:../shared/datasets/cifar10-jpeg --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from captum.attr import IntegratedGradients
+from torch import Tensor, nn
+
+from ..analysis.stage_view import head, stage_views
+from ..checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_card
+from ..data import DEFAULT_CACHE, load_dataset, to_model_input
+from ..zoom import normalize, zoom
+from .evaluate import SEED_SPREAD, Interval, bootstrap_accuracy, paired_bootstrap
+from .metrics import probs_vs_zoom
+
+STUDY_ZOOMS = tuple(round(2 ** (k / 4), 6) for k in range(-8, 9))  # 0.25x ... 4x, 17 zooms
+REGIMES: dict[str, tuple[float, float] | None] = {
+    "none": None,  # no scale jitter: trained at zoom 1 only
+    "mid": (2 ** -0.5, 2 ** 0.5),
+    "full": (0.5, 2.0),
+}
+ATTR_ZOOMS = (0.5, 1.0, 2.0)
+ATTR_IMAGES = 200
+ATTR_STEPS = 16
+STUDY_VERSION = 1
+
+
+# --- regimes ---------------------------------------------------------------------------
+
+def regime_of(card: dict) -> str:
+    """The training regime of a checkpoint, from ``card["recipe"]["scale_jitter"]``:
+    ``"none"``, ``"mid"``, ``"full"``, or ``"custom"`` for another range.
+
+    Example:
+        >>> regime_of({"recipe": {"scale_jitter": [0.5, 2.0]}}), regime_of({"recipe": {}})
+        ('full', 'none')
+    """
+    jitter = (card.get("recipe") or {}).get("scale_jitter")
+    if not jitter:
+        return "none"
+    lo, hi = (float(v) for v in jitter)
+    for name, r in REGIMES.items():
+        if r is not None and math.isclose(lo, r[0], rel_tol=1e-6) and math.isclose(hi, r[1], rel_tol=1e-6):
+            return name
+    return "custom"
+
+
+def trained_range(card: dict) -> tuple[float, float]:
+    """The zooms a checkpoint saw in training: its jitter range, or ``(1, 1)`` without jitter."""
+    jitter = (card.get("recipe") or {}).get("scale_jitter")
+    return (float(jitter[0]), float(jitter[1])) if jitter else (1.0, 1.0)
+
+
+def inside(zoom_factor: float, rng: tuple[float, float]) -> bool:
+    """Whether a zoom lies in a trained range, ends included (to rounding)."""
+    return rng[0] * (1 - 1e-6) <= zoom_factor <= rng[1] * (1 + 1e-6)
+
+
+# --- per-model measurements ------------------------------------------------------------------
+
+@dataclass
+class ModelResult:
+    """What the study keeps of one model: the card block and the per-image arrays the
+    contrasts resample."""
+
+    name: str
+    model: str  # registry name
+    regime: str
+    entry: dict  # card["scale_study"]
+    correct: np.ndarray  # (Z, N) bool, at STUDY_ZOOMS
+    shares: np.ndarray | None = None  # (A, n, S) attribution shares at ATTR_ZOOMS, attr images
+    lesioned: np.ndarray | None = None  # (A, S + 1, N) bool: correct with stage s off; last: only stage 1 on
+    attr_index: list[int] | None = None
+
+
+def _ci(iv: Interval) -> list[float]:
+    return [iv.lo, iv.hi]
+
+
+def _inputs(images: Tensor, factor: float, mean, std, device) -> Tensor:
+    if factor == 1.0:  # as metrics.predict_at_zoom
+        return to_model_input(images, mean, std, device)
+    return normalize(zoom(images.to(device), factor, fill=mean), mean, std)
+
+
+@torch.no_grad()
+def lesion_correct(model: nn.Module, images: Tensor, labels: Tensor, factor: float, mean, std,
+                   batch_size: int = 500, device="cpu") -> np.ndarray:
+    """``(S + 1, N)`` correctness with each stage switched off in turn, and, last, with
+    only stage 1 on (stages 2 and 3 off together).
+
+    Switching a stage off zeroes its channels at the concatenation, as ``stage_mask``
+    does in ``forward_features``; the stages run once and only the head runs per mask.
+    (For a scale-channel net ``stage_mask`` leaves the channel out of the max; its pooled
+    features follow a ReLU, so they are >= 0 and a zeroed channel never wins the max:
+    the same logits. ``tests/test_study.py`` checks both against ``forward_features``.)
+    """
+    views = stage_views(model)
+    s = len(views)
+    masks = [[t != off for t in range(s)] for off in range(s)] + [[t == 0 for t in range(s)]]
+    out = np.zeros((len(masks), len(labels)), dtype=bool)
+    for i in range(0, len(labels), batch_size):
+        x = _inputs(images[i:i + batch_size], factor, mean, std, device)
+        y = labels[i:i + batch_size].to(device)
+        outs = [v.output(v.scale_input(x)) for v in views]
+        for j, m in enumerate(masks):
+            concat = torch.cat([o if on else torch.zeros_like(o) for o, on in zip(outs, m, strict=True)], 1)
+            out[j, i:i + len(y)] = (head(model, concat).argmax(1) == y).cpu().numpy()
+    return out
+
+
+def stage_shares(model: nn.Module, x: Tensor, targets: Tensor, n_steps: int = ATTR_STEPS,
+                 batch_size: int = 50) -> np.ndarray:
+    """Each stage's share of the Integrated Gradients attribution of ``targets``' logits,
+    ``(N, S)``, for a batch of normalised images ``x``.
+
+    The per-image definition of :func:`wsms_viz.analysis.attribution.attribute_stages`
+    (stage ``s`` attributed on its own input, the other stages held at their outputs for
+    the image, baseline 0, share of the summed absolute attributions), computed for a
+    batch at once: the held outputs travel as Captum's ``additional_forward_args``,
+    which it expands with the integration steps.
+    """
+    views = stage_views(model)
+    out = np.zeros((len(x), len(views)))
+    for i in range(0, len(x), batch_size):
+        xb, tb = x[i:i + batch_size], targets[i:i + batch_size]
+        with torch.no_grad():
+            ins = [v.scale_input(xb) for v in views]
+            fixed = [v.output(xi) for v, xi in zip(views, ins, strict=True)]
+        totals = []
+        for s, view in enumerate(views):
+            others = tuple(f for t, f in enumerate(fixed) if t != s)
+
+            def fn(x_s, *held, s=s, view=view):
+                it = iter(held)
+                return head(model, torch.cat([view.output(x_s) if t == s else next(it)
+                                              for t in range(len(views))], 1))
+
+            with torch.enable_grad():
+                attr = IntegratedGradients(fn).attribute(
+                    ins[s].clone().requires_grad_(True), baselines=torch.zeros_like(ins[s]), target=tb,
+                    additional_forward_args=others, n_steps=n_steps, internal_batch_size=n_steps * len(xb))
+            totals.append(attr.detach().abs().sum((1, 2, 3)))
+        t = torch.stack(totals, 1).double()
+        out[i:i + len(xb)] = (t / t.sum(1, keepdim=True).clamp_min(1e-30)).numpy()
+    return out
+
+
+def measure(model: nn.Module, card: dict, name: str, images: Tensor, labels: Tensor, mean, std, *,
+            zooms: Sequence[float] = STUDY_ZOOMS, attr_images: int = ATTR_IMAGES, attr_steps: int = ATTR_STEPS,
+            resamples: int = 2000, seed: int = 0, batch_size: int = 500, device="cpu",
+            data_source: str = "") -> ModelResult:
+    """Every per-model figure of the protocol (module docstring) for one model in eval mode.
+
+    Args:
+        model: the network, in eval mode.
+        card: its checkpoint card (for the regime).
+        name: the checkpoint's name.
+        images: uint8 val images ``(N, 3, H, W)``; labels ``(N,)``.
+        mean, std: the model's normalisation.
+        zooms: the test zooms (must contain 1.0).
+        attr_images: how many fixed random val images the attribution shares use (0: none).
+        attr_steps: Integrated Gradients steps.
+        resamples, seed: the bootstrap's.
+    """
+    zooms = [float(z) for z in zooms]
+    if 1.0 not in zooms:
+        raise ValueError(f"the zooms must contain 1.0, got {zooms}")
+    regime, rng = regime_of(card), trained_range(card)
+    probs = probs_vs_zoom(model, images, zooms, mean, std, batch_size=batch_size, device=device)
+    top1 = np.stack([probs[z].argmax(1).numpy() for z in zooms])
+    correct = top1 == labels.numpy()[None]
+    consistent = top1 == top1[zooms.index(1.0)][None]
+    ins = [i for i, z in enumerate(zooms) if inside(z, rng)]
+    outs = [i for i, z in enumerate(zooms) if not inside(z, rng)]
+    acc = correct.mean(1)
+    worst = int(acc.argmin())
+
+    def block(idx):
+        if not idx:
+            return None
+        iv = bootstrap_accuracy(correct[idx], resamples, seed)
+        return {"zooms": [zooms[i] for i in idx], "mean": iv.diff, "ci": _ci(iv)}
+
+    entry = {
+        "version": STUDY_VERSION, "data": data_source, "split": "val", "val_images": int(len(labels)),
+        "transform": "wsms_viz.zoom.zoom, centre (0.5, 0.5), fill = dataset mean",
+        "regime": regime, "trained_range": list(rng), "zooms": zooms,
+        "val_acc": acc.tolist(),
+        "val_acc_ci": [_ci(bootstrap_accuracy(c, resamples, seed)) for c in correct],
+        "inside": block(ins), "outside": block(outs),
+        "worst": {"zoom": zooms[worst], "acc": float(acc[worst])},
+        "consistency": consistent.mean(1).tolist(),
+        "consistency_outside": float(consistent[outs].mean()) if outs else None,
+        "ci_level": 0.95, "resamples": resamples,
+    }
+    result = ModelResult(name, str(card.get("model", "?")), regime, entry, correct)
+    if getattr(model, "num_stages", 1) > 1:
+        result.lesioned = np.stack([lesion_correct(model, images, labels, z, mean, std, batch_size, device)
+                                    for z in ATTR_ZOOMS])
+        full = np.stack([correct[zooms.index(z)] for z in ATTR_ZOOMS]) if all(z in zooms for z in ATTR_ZOOMS) \
+            else None
+        stages: dict = {"zooms": list(ATTR_ZOOMS)}
+        if full is not None:
+            drops = full[:, None, :].astype(float) - result.lesioned
+            stages["lesion"] = {
+                "images": int(len(labels)),
+                "drop": drops[:, :-1].mean(2).tolist(),
+                "drop_ci": [[_ci(_boot_mean(d, resamples, seed)) for d in per_zoom[:-1]] for per_zoom in drops],
+                "drop_stages_2_3": drops[:, -1].mean(1).tolist(),
+                "drop_stages_2_3_ci": [_ci(_boot_mean(per_zoom[-1], resamples, seed)) for per_zoom in drops],
+            }
+        if attr_images > 0:
+            g = torch.Generator().manual_seed(seed)
+            pick = torch.randperm(len(labels), generator=g)[:attr_images].sort().values
+            result.attr_index = pick.tolist()
+            result.shares = np.stack([
+                stage_shares(model, _inputs(images[pick], z, mean, std, device), labels[pick].to(device), attr_steps)
+                for z in ATTR_ZOOMS])
+            sh = result.shares
+            stages["attribution"] = {
+                "images": int(len(pick)), "method": "integrated_gradients", "steps": attr_steps,
+                "target": "true class", "share": sh.mean(1).tolist(),
+                "share_ci": [[_ci(_boot_mean(sh[a, :, s], resamples, seed)) for s in range(sh.shape[2])]
+                             for a in range(sh.shape[0])],
+                "share_stages_2_3": sh[:, :, 1:].sum(2).mean(1).tolist(),
+            }
+        entry["stages"] = stages
+    return result
+
+
+def _boot_mean(values: np.ndarray, resamples: int, seed: int) -> Interval:
+    v = np.asarray(values, dtype=np.float64)
+    return paired_bootstrap(v, np.zeros_like(v), resamples, seed)
+
+
+# --- contrasts ------------------------------------------------------------------------------
+
+def seed_aware(iv: Interval, models: int, spread: float = SEED_SPREAD) -> tuple[float, float, str]:
+    """The interval widened by the seed-to-seed spread of ``models`` independently trained
+    models (He et al.'s 0.16 points each, in quadrature), and the verdict ``"yes"`` (that
+    interval excludes 0), ``"one seed only"`` (only the bootstrap's does) or ``"no"``."""
+    z = 1.959963984540054
+    half = math.hypot((iv.hi - iv.lo) / 2, z * math.sqrt(models) * spread)
+    lo, hi = iv.diff - half, iv.diff + half
+    verdict = "yes" if lo > 0 or hi < 0 else ("one seed only" if iv.excludes_zero else "no")
+    return lo, hi, verdict
+
+
+def _contrast(cid: str, question: int, what: str, a: list[str], b: list[str], zooms: list[float],
+              iv: Interval, models: int | None) -> dict:
+    rec = {"id": cid, "question": question, "what": what, "a": a, "b": b, "zooms": zooms,
+           "diff": iv.diff, "ci": [iv.lo, iv.hi], "images": iv.images, "resamples": iv.resamples}
+    if models:
+        lo, hi, verdict = seed_aware(iv, models)
+        rec |= {"seed_aware_ci": [lo, hi], "resolved": verdict}
+    else:
+        rec["resolved"] = "one seed only" if iv.excludes_zero else "no"
+    return rec
+
+
+def contrasts(results: Sequence[ModelResult], resamples: int = 2000, seed: int = 0) -> list[dict]:
+    """The study's paired contrasts among ``results`` (module docstring), each where all
+    of its models are present. Models are found by registry name and regime."""
+    index: dict[tuple[str, str], ModelResult] = {}
+    for r in results:
+        key = (r.model, r.regime)
+        if key in index:
+            raise ValueError(f"two checkpoints are {r.model} under regime {r.regime}: "
+                             f"{index[key].name} and {r.name}; give the study one of each")
+        index[key] = r
+    zooms = results[0].entry["zooms"] if results else []
+    if any(r.entry["zooms"] != zooms for r in results):
+        raise ValueError("the models were measured at different zooms")
+    out: list[dict] = []
+
+    def sel(where: str, rng: tuple[float, float]) -> list[int]:
+        if where == "all":
+            return list(range(len(zooms)))
+        if where == "enlarged":
+            return [i for i, z in enumerate(zooms) if z > 1]
+        return [i for i, z in enumerate(zooms) if inside(z, rng) == (where == "inside")]
+
+    def rng_of(regime: str) -> tuple[float, float]:
+        return REGIMES[regime] or (1.0, 1.0)
+
+    def acc_contrast(cid, q, what, plus, minus, where, rng, models):
+        idx = sel(where, rng)
+        if not idx:
+            return
+        a = sum(r.correct[idx].astype(float) for r in plus)
+        b = sum(r.correct[idx].astype(float) for r in minus)
+        iv = paired_bootstrap(a, b, resamples, seed)
+        out.append(_contrast(cid, q, what, [r.name for r in plus], [r.name for r in minus],
+                             [zooms[i] for i in idx], iv, models))
+
+    for regime in REGIMES:
+        w, base = index.get(("wsms_resnet20", regime)), index.get(("resnet20", regime))
+        if w and base:
+            for where in ("inside", "outside"):
+                q = 1 if where == "inside" else 2
+                acc_contrast(f"wsms-baseline/{regime}/{where}", q,
+                             f"WSMS - baseline, {regime}, {where} {regime}'s range",
+                             [w], [base], where, rng_of(regime), 2)
+    w0, b0 = index.get(("wsms_resnet20", "none")), index.get(("resnet20", "none"))
+    for regime in ("mid", "full"):
+        w, base = index.get(("wsms_resnet20", regime)), index.get(("resnet20", regime))
+        if w and base and w0 and b0:
+            for where in ("inside", "outside"):
+                q = 1 if where == "inside" else 2
+                acc_contrast(f"interaction/{regime}/{where}", q,
+                             f"(WSMS - baseline) under {regime} - (WSMS - baseline) under none, "
+                             f"{where} {regime}'s range", [w, b0], [base, w0], where, rng_of(regime), 4)
+    for regime in ("none", "mid"):
+        sc, w = index.get(("sc_resnet20", regime)), index.get(("wsms_resnet20", regime))
+        if sc and w:
+            for where in ("all", "inside", "outside", "enlarged"):
+                acc_contrast(f"sc-wsms/{regime}/{where}", 3,
+                             f"scale channel - WSMS, {regime}, {_where_words(where, regime)}",
+                             [sc], [w], where, rng_of(regime), 2)
+    for regime in ("mid", "full"):
+        w = index.get(("wsms_resnet20", regime))
+        if not (w and w0):
+            continue
+        for a, z in enumerate(ATTR_ZOOMS):
+            if w.shares is not None and w0.shares is not None and w.attr_index == w0.attr_index:
+                sa, sb = w.shares[a, :, 1:].sum(1), w0.shares[a, :, 1:].sum(1)
+                iv = paired_bootstrap(sa, sb, resamples, seed)
+                out.append(_contrast(f"share23/{regime}/{z:g}", 4,
+                                     f"stages 2+3's attribution share, WSMS under {regime} - under none, zoom {z:g}",
+                                     [w.name], [w0.name], [z], iv, None))
+            if w.lesioned is not None and w0.lesioned is not None:
+                i = zooms.index(z)
+                da = w.correct[i].astype(float) - w.lesioned[a, -1]
+                db = w0.correct[i].astype(float) - w0.lesioned[a, -1]
+                iv = paired_bootstrap(da, db, resamples, seed)
+                out.append(_contrast(f"lesion23/{regime}/{z:g}", 4,
+                                     f"accuracy lost without stages 2+3, WSMS under {regime} - under none, "
+                                     f"zoom {z:g}", [w.name], [w0.name], [z], iv, 2))
+    return out
+
+
+def _where_words(where: str, regime: str) -> str:
+    return {"all": "all 17 zooms", "enlarged": "zooms > 1 (enlarged)"}.get(where, f"{where} {regime}'s range")
+
+
+# --- cards ------------------------------------------------------------------------------
+
+def write_study(directory: str | Path, entry: dict) -> None:
+    """Replaces ``card["scale_study"]`` (atomically); every other field, the sha256 of the
+    weights included, stays as it was. The one place the study writes a card."""
+    card = read_card(directory)
+    card["scale_study"] = entry
+    atomic_write_json(Path(directory) / "card.json", card)
+
+
+def attach_contrasts(results: Sequence[ModelResult], found: list[dict]) -> None:
+    """Each contrast goes into the ``scale_study`` of its first model (``a[0]``)."""
+    for r in results:
+        r.entry["contrasts"] = [c for c in found if c["a"][0] == r.name]
+
+
+# --- reading the study back --------------------------------------------------------------
+
+def study_of(card: dict) -> dict | None:
+    """The card's ``scale_study`` block, or None (not measured, or an unknown version)."""
+    s = card.get("scale_study")
+    return s if isinstance(s, dict) and s.get("version") == STUDY_VERSION and s.get("val_acc") else None
+
+
+def all_contrasts(cards: dict[str, dict]) -> dict[str, dict]:
+    """``{contrast id: record}`` gathered from every card's study."""
+    out = {}
+    for card in cards.values():
+        for c in (study_of(card) or {}).get("contrasts") or []:
+            out[c["id"]] = c
+    return out
+
+
+def pts(x: float) -> str:
+    return f"{100 * x:+.2f}"
+
+
+def interval_words(c: dict) -> str:
+    """``+1.23 points [+0.40, +2.05]``."""
+    lo, hi = c["ci"]
+    return f"{pts(c['diff'])} points (95% CI {pts(lo)} to {pts(hi)})"
+
+
+def _verdict_words(c: dict) -> str:
+    v = c.get("resolved")
+    if v == "yes":
+        return "resolved, even allowing for seed-to-seed spread"
+    if v == "one seed only":
+        return "the bootstrap interval excludes 0, but with one seed per arm the seed-to-seed spread could explain it"
+    return "the interval includes 0: not resolved with one seed"
+
+
+def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
+    """One plain sentence per question of the issue, computed from the stored numbers:
+    ``[(question, sentence)]``; a question whose models are missing says which."""
+    c = all_contrasts(cards)
+    out = []
+
+    q1 = c.get("interaction/mid/inside")
+    if q1:
+        g_mid, g_none = c.get("wsms-baseline/mid/inside"), c.get("wsms-baseline/none/inside")
+        more = "more" if q1["diff"] > 0 else "less"
+        s = (f"Trained with mid scale jitter, WSMS gains {more} over the baseline than without jitter, inside "
+             f"the mid range (0.71-1.41x): interaction {interval_words(q1)}; {_verdict_words(q1)}.")
+        if g_mid and g_none:
+            s += (f" Its gain under mid there is {interval_words(g_mid)}; without jitter, at zoom 1, "
+                  f"{interval_words(g_none)}.")
+        out.append(("1. With scale augmentation, does WSMS gain more than the baseline inside the trained range?", s))
+    else:
+        out.append(("1. With scale augmentation, does WSMS gain more than the baseline inside the trained range?",
+                    "Not measured: the study needs resnet20 and wsms_resnet20 under none and under mid."))
+
+    q2 = c.get("wsms-baseline/mid/outside")
+    if q2:
+        better = "better" if q2["diff"] > 0 else "worse"
+        s = (f"Outside the trained range (zooms below 0.71x or above 1.41x, never seen in training), WSMS trained "
+             f"with mid jitter does {better} than the baseline trained the same way: {interval_words(q2)}; "
+             f"{_verdict_words(q2)}.")
+        inter = c.get("interaction/mid/outside")
+        if inter:
+            s += f" Against the same difference without jitter: {interval_words(inter)}."
+        out.append(("2. Outside the trained range, does WSMS extrapolate better than the baseline?", s))
+    else:
+        out.append(("2. Outside the trained range, does WSMS extrapolate better than the baseline?",
+                    "Not measured: the study needs resnet20_jitter_mid and wsms_resnet20_jitter_mid."))
+
+    q3 = c.get("sc-wsms/none/all")
+    if q3:
+        ahead = "above" if q3["diff"] > 0 else "below"
+        s = (f"Without jitter, the scale-channel network is {ahead} WSMS over all 17 zooms by "
+             f"{interval_words(q3)}; {_verdict_words(q3)}.")
+        enl = c.get("sc-wsms/none/enlarged")
+        if enl:
+            s += f" On enlarged images (zoom > 1, the direction it is built for): {interval_words(enl)}."
+        mid = c.get("sc-wsms/mid/all")
+        if mid:
+            s += f" Both trained with mid jitter, over all zooms: {interval_words(mid)}."
+        out.append(("3. How far is WSMS from a network scale-invariant by construction over the same scales?", s))
+    else:
+        out.append(("3. How far is WSMS from a network scale-invariant by construction over the same scales?",
+                    "Not measured yet: the study needs sc_resnet20 and wsms_resnet20."))
+
+    sh = [c.get(f"share23/mid/{z:g}") for z in ATTR_ZOOMS]
+    le = [c.get(f"lesion23/mid/{z:g}") for z in ATTR_ZOOMS]
+    if all(sh) and all(le):
+        moved = "more" if sh[1]["diff"] > 0 else "less"
+        s = (f"Trained with mid jitter, WSMS gives stages 2 and 3 {moved} of the attribution than without: "
+             + ", ".join(f"{pts(x['diff'])} points of share at zoom {x['zooms'][0]:g} "
+                         f"[{pts(x['ci'][0])}, {pts(x['ci'][1])}]" for x in sh)
+             + "; switching stages 2 and 3 off costs it "
+             + ", ".join(f"{pts(x['diff'])} points more accuracy at zoom {x['zooms'][0]:g} "
+                         f"[{pts(x['ci'][0])}, {pts(x['ci'][1])}]" for x in le)
+             + f" than it costs WSMS without jitter (zoom 1: {_verdict_words(le[1])}).")
+        out.append(("4. Does training with varied scales make WSMS use its smaller-scale stages?", s))
+    else:
+        out.append(("4. Does training with varied scales make WSMS use its smaller-scale stages?",
+                    "Not measured: the study needs wsms_resnet20 and wsms_resnet20_jitter_mid with stage measurements."))
+    return out
+
+
+# --- command line ------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m wsms_viz.evaluation.study", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="+", type=Path, metavar="CKPT_DIR")
+    p.add_argument("--data", default="imagefolder:../shared/datasets/cifar10-jpeg",
+                   help="imagefolder:PATH, cifar10:ROOT or cifar100:ROOT (its val split is evaluated)")
+    p.add_argument("--download", action="store_true", help="let torchvision download CIFAR (online machines)")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--attr-images", type=int, default=ATTR_IMAGES,
+                   help="val images for the attribution shares of multi-stage models (0: none)")
+    p.add_argument("--attr-steps", type=int, default=ATTR_STEPS, help="Integrated Gradients steps")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the attribution images")
+    p.add_argument("--val-subset", type=int, help="a fixed random N of the val images (quick looks; no card writes)")
+    p.add_argument("--no-card", action="store_true", help="do not write scale_study into the cards")
+    p.add_argument("--fresh", action="store_true",
+                   help="measure every checkpoint again (default: reuse the per-image results a previous run "
+                        "kept under --cache-dir for the same weights and settings)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--device", help="cpu, cuda ... (default: cuda if available)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    return p
+
+
+def _cache_file(cache_dir: Path, card: dict, args, n: int) -> Path:
+    key = f"{card.get('sha256', '?')[:16]}-v{STUDY_VERSION}-n{n}-a{args.attr_images}-s{args.attr_steps}" \
+          f"-r{args.resamples}-seed{args.seed}"
+    return Path(cache_dir) / "study" / f"{key}.npz"
+
+
+def save_result(path: Path, r: ModelResult) -> None:
+    """The per-image arrays and the card block of one model, so a later run with more
+    checkpoints (same weights, same settings: the same numbers) need not measure it again."""
+    import json
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"correct": r.correct, "meta": np.array(json.dumps(
+        {"name": r.name, "model": r.model, "regime": r.regime, "entry": r.entry, "attr_index": r.attr_index}))}
+    if r.shares is not None:
+        arrays["shares"] = r.shares
+    if r.lesioned is not None:
+        arrays["lesioned"] = r.lesioned
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_result(path: Path) -> ModelResult:
+    import json
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        return ModelResult(meta["name"], meta["model"], meta["regime"], meta["entry"], z["correct"],
+                           z["shares"] if "shares" in z else None, z["lesioned"] if "lesioned" in z else None,
+                           meta["attr_index"])
+
+
+def run(args) -> list[ModelResult]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.attr_images < 0 or args.attr_steps < 1 or args.resamples < 1:
+        raise ValueError("--attr-images must be >= 0, --attr-steps and --resamples positive")
+    if len(set(args.checkpoints)) != len(args.checkpoints):
+        raise ValueError("a checkpoint is listed twice")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ckpts = [load_checkpoint(c, device) for c in args.checkpoints]  # fail before the slow part
+    data = load_dataset(args.data, cache_dir=args.cache_dir, download=args.download)
+    images, labels = data.val.images, data.val.labels
+    if args.val_subset:
+        pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[: args.val_subset]
+        images, labels = images[pick], labels[pick]
+    print(f"{data.source}: {len(labels)} val images, {len(ckpts)} checkpoint(s), zooms 2^(k/4) k=-8..8; "
+          f"attribution on {min(args.attr_images, len(labels))} images, IG {args.attr_steps} steps; "
+          f"{device}, {torch.get_num_threads()} threads", flush=True)
+    results = []
+    for ck in ckpts:
+        name = ck.card.get("name") or ck.path.name
+        if list(ck.card["classes"]) != list(data.classes):
+            raise CheckpointError(f"{ck.path}: trained on classes {ck.card['classes']}, the data has {data.classes}")
+        norm = ck.card.get("normalization") or {}
+        mean, std = tuple(norm.get("mean", data.mean)), tuple(norm.get("std", data.std))
+        t0 = time.perf_counter()
+        cached = _cache_file(args.cache_dir, ck.card, args, len(labels))
+        if cached.exists() and not args.val_subset and not args.fresh:
+            r = load_result(cached)
+            r.name = name
+            results.append(r)
+            print(f"  {name}: per-image results of these weights and settings reused from {cached}", flush=True)
+            continue
+        r = measure(ck.model, ck.card, name, images, labels, mean, std, attr_images=args.attr_images,
+                    attr_steps=args.attr_steps, resamples=args.resamples, seed=args.seed,
+                    batch_size=args.batch_size, device=device, data_source=data.source)
+        r.entry["checkpoint"] = ck.path.name
+        if not args.val_subset:
+            save_result(cached, r)
+        results.append(r)
+        e = r.entry
+        print(f"  {name} ({ck.card['model']}, regime {r.regime}): inside {100 * e['inside']['mean']:.2f}, "
+              + (f"outside {100 * e['outside']['mean']:.2f}, " if e["outside"] else "")
+              + f"worst {100 * e['worst']['acc']:.2f} at {e['worst']['zoom']:g}; "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    found = contrasts(results, args.resamples, args.seed)
+    attach_contrasts(results, found)
+    print()
+    for c in found:
+        print(f"{c['id']:<28} {interval_words(c)}  {c['resolved']}")
+    if not args.no_card and not args.val_subset:
+        for ck, r in zip(ckpts, results, strict=True):
+            write_study(ck.path, r.entry)
+        print(f"\nwrote card['scale_study'] of {', '.join(str(c.path) for c in ckpts)}")
+    elif args.val_subset:
+        print("\ncards not updated: --val-subset measures only part of the val split")
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
