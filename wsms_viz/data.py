@@ -285,12 +285,17 @@ class Augmenter:
             x = torch.where(f[:, None, None, None], x.flip(3), x)
         return x
 
-    def _jitter(self, x: Tensor, gen: torch.Generator) -> Tensor:
-        n = x.shape[0]
+    def draw_scales(self, n: int, gen: torch.Generator) -> Tensor:
+        """The zoom factor of each of ``n`` images: log-uniform in ``jitter_range`` with
+        probability ``jitter_p``, else 1 (the regime sampler the scale study tests)."""
         lo, hi = self.jitter_range
         s = torch.exp(torch.empty(n).uniform_(np.log(lo), np.log(hi), generator=gen))
         on = torch.rand(n, generator=gen) < self.jitter_p
-        s = torch.where(on, s, torch.ones(n))
+        return torch.where(on, s, torch.ones(n))
+
+    def _jitter(self, x: Tensor, gen: torch.Generator) -> Tensor:
+        n = x.shape[0]
+        s = self.draw_scales(n, gen)
         # The centre moves only as far as keeps a zoomed-in window inside the image.
         room = (1 - 1 / s.clamp(min=1))
         cy = (torch.rand(n, generator=gen) * 2 - 1) * room

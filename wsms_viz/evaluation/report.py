@@ -20,6 +20,7 @@ from ..cards import Card, Difference, ScaleRobustness
 from ..checkpoint import CheckpointError, find_checkpoints, read_card
 from ..models import model_family, teaching_order
 from .complexity import count_params
+from .study_report import study_section
 
 
 def describe(card: Card) -> str:
@@ -124,7 +125,11 @@ def main(argv: list[str] | None = None) -> None:
         print(summary_table(cards))
         print()
         print(zoom_table(cards))
-    except CheckpointError as e:
+        study = study_section(cards)  # the scale study (issue 11), where cards carry one
+        if study:
+            print()
+            print(study)
+    except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -206,7 +206,7 @@ def stage_shares(model: nn.Module, x: Tensor, targets: Tensor, n_steps: int = AT
                 attr = IntegratedGradients(fn).attribute(
                     ins[s].clone().requires_grad_(True), baselines=torch.zeros_like(ins[s]), target=tb,
                     additional_forward_args=others, n_steps=n_steps, internal_batch_size=n_steps * len(xb))
-            totals.append(attr.detach().abs().sum((1, 2, 3)))
+            totals.append(attr.detach().sum(1).abs().sum((1, 2)))  # colour channels summed first, as there
         t = torch.stack(totals, 1).double()
         out[i:i + len(xb)] = (t / t.sum(1, keepdim=True).clamp_min(1e-30)).numpy()
     return out
