@@ -3,7 +3,7 @@
 import streamlit as st
 
 from wsms_viz.analysis import attribution
-from wsms_viz.app import figures, ui, verdicts
+from wsms_viz.app import figures, study_view, ui, verdicts
 
 sel = ui.page(
     "Attributions per stage",
@@ -53,3 +53,10 @@ if right.toggle("Shares across zoom", key="attr_sweep",
                     factors=(0.5, 0.75, 1.0, 1.5, 2.0, 3.0), target=attr.target, method=method)
     right.plotly_chart(figures.shares_vs_zoom_figure(z, current=zoom), key="attr_zoom_shares")
     verdicts.show(verdicts.shares_move_verdict(z.factors, z.shares), right)
+st.subheader(f"Over the val set: how {m.label}'s stage shares move with zoom")
+st.caption(study_view.regime_caption(m.card))
+shares = study_view.stage_share_figure(m.card)
+if shares is not None:
+    st.plotly_chart(shares, key="attr_study_shares")
+else:
+    st.info("Its card has no stage study: run `python -m wsms_viz.evaluation.study` on the checkpoint.")

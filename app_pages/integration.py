@@ -3,7 +3,7 @@
 import streamlit as st
 
 from wsms_viz.analysis import integration
-from wsms_viz.app import figures, ui, verdicts
+from wsms_viz.app import figures, study_view, ui, verdicts
 
 sel = ui.page(
     "Integration layer",
@@ -16,6 +16,9 @@ sel = ui.page(
 c1, c2 = st.columns([3, 2])
 zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "int_model")
+if m is not None and (why := study_view.page_limit(m.model, "integration", m.label)):
+    st.info(why)
+    st.stop()
 if m is None:
     st.stop()
 target = ui.class_index(c2, m, sel, "int_class")

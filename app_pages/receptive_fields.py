@@ -3,7 +3,7 @@
 import streamlit as st
 
 from wsms_viz.analysis import receptive_field
-from wsms_viz.app import figures, ui
+from wsms_viz.app import figures, study_view, ui
 
 sel = ui.page(
     "Receptive fields",
@@ -19,6 +19,9 @@ sel = ui.page(
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "rf_model")
+if m is not None and (why := study_view.page_limit(m.model, "receptive_fields", m.label)):
+    st.info(why)
+    st.stop()
 n = receptive_field.block_fields(m.model)[0][-1].map_size if m else 8
 row = c2.slider("Output row", 0, n - 1, n // 2, key="rf_row", help="A position in the last maps (the same "
                 "place in every stage); at an earlier block, the unit there that looks at the same place.")

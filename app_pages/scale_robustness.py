@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from wsms_viz.app import robustness, ui, verdicts
+from wsms_viz.app import robustness, study_view, ui, verdicts
 
 sel = ui.page(
     "Scale robustness",
@@ -42,6 +42,20 @@ if comparisons:
                "(He et al.: 0.16 points std for ResNet-110), so the verdict uses the interval widened by that "
                "spread. *yes*: it excludes 0. *one seed only*: only the bare interval does; more seeds are "
                "needed to tell. *no*: not even that. The shaded bands above are each model's own 95% interval.")
+
+st.subheader("Scale study: when does sharing weights across scales help?")
+study = study_view.study_cards(sel.checkpoint_root)  # every studied checkpoint, whatever the sidebar picks
+if study:
+    st.caption("Every checkpoint the study measured (`python -m wsms_viz.evaluation.study`), one panel per training "
+               "regime; grey: the zooms that regime trained on. Log zoom axis, 0.25x to 4x; bands: 95% intervals.")
+    st.plotly_chart(study_view.regime_figure(study), key="study_curves")
+    st.dataframe(study_view.inout_rows(study), hide_index=True)
+    for question, answer in study_view.question_sentences(study):
+        st.markdown(f"**{question}** {answer}")
+    with st.expander("Every contrast of the study (paired bootstrap over the val images)"):
+        st.dataframe(study_view.contrast_rows(study), hide_index=True)
+else:
+    st.info("No checkpoint carries the scale study yet: run `python -m wsms_viz.evaluation.study` on them.")
 
 st.subheader("Cost: parameters and multiplications")
 st.caption("Multiplications of one 32x32 image. Sharing the convolutions keeps the parameters of WSMS-Net "

@@ -164,7 +164,8 @@ def test_lesions_match_forward_features_with_a_stage_mask():
 def _result(name, model, regime, correct, shares=None, lesioned=None):
     zooms = list(study.STUDY_ZOOMS)
     entry = {"zooms": zooms, "val_acc": correct.mean(1).tolist()}
-    return study.ModelResult(name, model, regime, entry, correct, shares, lesioned, [0, 1] if shares is not None else None)
+    index = [0, 1] if shares is not None else None
+    return study.ModelResult(name, model, regime, entry, correct, shares, lesioned, index)
 
 
 def test_contrasts_and_sentences_follow_the_numbers():

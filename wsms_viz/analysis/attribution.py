@@ -160,7 +160,7 @@ class StageFunction:
         h = self.view.stem(x_s)
         for block in self.view.blocks[:-1]:
             h = block(h)
-        return self.view.final(self.last_block(h))
+        return self.view.close(self.last_block(h))
 
     def __call__(self, x_s: Tensor) -> Tensor:
         n = x_s.shape[0]

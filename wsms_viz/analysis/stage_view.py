@@ -30,6 +30,8 @@ class StageView:
         blocks: the stage's blocks, in order.
         final: the layer that closes the stage before the concatenation.
         channels: where the stage's output sits in the concatenated channels.
+        pooled: the stage closes with global average pooling (a scale channel, whose
+            maps differ in size and meet only as pooled vectors).
     """
 
     index: int
@@ -38,6 +40,7 @@ class StageView:
     blocks: tuple[nn.Module, ...]
     final: nn.Module
     channels: slice
+    pooled: bool = False
 
     def scale_input(self, x: Tensor) -> Tensor:
         """The image this stage sees: ``x`` halved ``downscale`` times (section 3.1).
@@ -63,15 +66,21 @@ class StageView:
         Args:
             x_s: the stage's input, as :meth:`scale_input` returns it.
         """
-        return self.final(self.block_maps(x_s)[-1])
+        return self.close(self.block_maps(x_s)[-1])
+
+    def close(self, h: Tensor) -> Tensor:
+        """The stage's closing layer on its last block's map (and the pooling, if ``pooled``)."""
+        h = self.final(h)
+        return F.adaptive_avg_pool2d(h, 1) if self.pooled else h
 
 
 def stage_views(model: nn.Module) -> list[StageView]:
     """The stages of a :class:`WSMSNet` (or MS-Net), or a baseline as one stage.
 
-    A :class:`ScaleChannelNet`'s scale channels are its stages: each runs every block,
-    and its ``final`` ends in the global average pooling, so what a channel contributes
-    to ``concat`` is its pooled vector ``(N, C, 1, 1)``, as in its ``forward_features``.
+    A :class:`ScaleChannelNet`'s scale channels are its stages: each runs every block
+    and is closed by the global average pooling (``pooled``), so what a channel
+    contributes to ``concat`` is its pooled vector ``(N, C, 1, 1)``, as in its
+    ``forward_features``.
 
     Args:
         model: a model from :func:`wsms_viz.models.create_model`.
@@ -90,8 +99,7 @@ def stage_views(model: nn.Module) -> list[StageView]:
         return views
     if isinstance(model, ScaleChannelNet):
         c = model.block_channels[-1]
-        final = nn.Sequential(model.final, nn.AdaptiveAvgPool2d(1))
-        return [StageView(s, s, model.stem, tuple(model.blocks), final, slice(s * c, (s + 1) * c))
+        return [StageView(s, s, model.stem, tuple(model.blocks), model.final, slice(s * c, (s + 1) * c), pooled=True)
                 for s in range(model.num_stages)]
     if isinstance(model, StagedBackbone):
         return [StageView(0, 0, model.stem, tuple(model.blocks), model.final,

@@ -526,7 +526,8 @@ def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
         out.append(("4. Does training with varied scales make WSMS use its smaller-scale stages?", s))
     else:
         out.append(("4. Does training with varied scales make WSMS use its smaller-scale stages?",
-                    "Not measured: the study needs wsms_resnet20 and wsms_resnet20_jitter_mid with stage measurements."))
+                    "Not measured: the study needs wsms_resnet20 and wsms_resnet20_jitter_mid with their stages "
+                    "measured."))
     return out
 
 
