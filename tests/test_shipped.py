@@ -72,3 +72,29 @@ def test_readme_quotes_the_cards():
     readme = (SHIPPED.parent / "README.md").read_text(encoding="utf-8")
     assert summary_table(cards) in readme
     assert zoom_table(cards) in readme
+
+
+STUDY_NAMES = ("resnet20", "wsms_resnet20", "ms_resnet20", "resnet20_jitter", "wsms_resnet20_jitter",
+               "resnet20_jitter_mid", "wsms_resnet20_jitter_mid", "sc_resnet20", "sc_resnet20_jitter_mid")
+
+
+def test_readme_quotes_the_scale_study(capsys):
+    # python -m wsms_viz.evaluation.report prints the study section from the cards (every
+    # shipped checkpoint that carries one); the README's "Scale study" must quote it.
+    from wsms_viz.checkpoint import find_checkpoints
+    from wsms_viz.evaluation import report, study
+    from wsms_viz.evaluation.study_report import study_section
+
+    dirs = sorted(find_checkpoints(SHIPPED), key=lambda d: report.teaching_order(d.name))
+    cards = read_cards(dirs)
+    studied = {k for k, c in cards.items() if study.study_of(c)}
+    assert studied >= {"resnet20", "wsms_resnet20", "resnet20_jitter_mid", "wsms_resnet20_jitter_mid"}
+    assert studied <= set(STUDY_NAMES)
+    section = study_section(cards)
+    readme = (SHIPPED.parent / "README.md").read_text(encoding="utf-8")
+    assert section in readme
+    report.main([])
+    assert section in capsys.readouterr().out
+    for name in studied:  # the regime in the card is the one its recipe says
+        s = cards[name]["scale_study"]
+        assert s["regime"] == study.regime_of(cards[name]) and s["val_images"] == 5000 and len(s["zooms"]) == 17

@@ -7,7 +7,9 @@ re-evaluates: it formats what :mod:`wsms_viz.evaluation.study` stored.
 
 from __future__ import annotations
 
-from .study import ATTR_ZOOMS, all_contrasts, answers, study_of
+from .study import ATTR_ZOOMS, REGIMES, all_contrasts, answers, study_of
+
+FAMILIES = ("resnet20", "wsms_resnet20", "ms_resnet20", "sc_resnet20")
 
 
 def _pct(x: float | None) -> str:
@@ -37,8 +39,18 @@ def _machine(card: dict) -> str:
 
 
 def studied(cards: dict[str, dict]) -> dict[str, dict]:
-    """The cards that carry a scale study, in the order given."""
-    return {k: c for k, c in cards.items() if study_of(c)}
+    """The cards that carry a scale study, by regime (none, mid, full) and then
+    architecture (baseline, WSMS, MS, scale channel), whatever order they came in."""
+    regimes, families = list(REGIMES), list(FAMILIES)
+
+    def order(item):
+        key, card = item
+        s = study_of(card)
+        fam = str(card.get("model"))
+        return (regimes.index(s["regime"]) if s["regime"] in regimes else len(regimes),
+                families.index(fam) if fam in families else len(families), key)
+
+    return dict(sorted(((k, c) for k, c in cards.items() if study_of(c)), key=order))
 
 
 def arms_table(cards: dict[str, dict]) -> str:
