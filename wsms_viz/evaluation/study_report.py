@@ -70,18 +70,19 @@ def arms_table(cards: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def zoom_table(cards: dict[str, dict]) -> str:
-    """Val accuracy (%) at each of the study's zooms."""
+def zoom_table(cards: dict[str, dict], key: str = "val_acc") -> str:
+    """Val accuracy (%) at each of the study's zooms (``key="consistency"``: the % of val
+    images whose top-1 there is the model's own top-1 at zoom 1)."""
     st = studied(cards)
     if not st:
         return ""
     zooms = study_of(next(iter(st.values())))["zooms"]
     lines = ["| model | " + " | ".join(f"{z:.3g}" for z in zooms) + " |", "|---" * (len(zooms) + 1) + "|"]
-    for key, card in st.items():
+    for name, card in st.items():
         s = study_of(card)
         if s["zooms"] != zooms:
-            raise ValueError(f"{key}: measured at other zooms than the first card; run the study on them together")
-        lines.append(f"| {key} | " + " | ".join(_pct(a) for a in s["val_acc"]) + " |")
+            raise ValueError(f"{name}: measured at other zooms than the first card; run the study on them together")
+        lines.append(f"| {name} | " + " | ".join(_pct(a) for a in s[key]) + " |")
     return "\n".join(lines)
 
 
@@ -134,7 +135,9 @@ def study_section(cards: dict[str, dict]) -> str:
              f"{min(s0['zooms']):g}-{max(s0['zooms']):g}; accuracy (%), 95% bootstrap intervals "
              f"({s0['resamples']} resamples)"
              + (f"; attribution shares on {attr_n} val images" if attr_n else ""),
-             "", arms_table(cards), "", zoom_table(cards)]
+             "", arms_table(cards), "", "Accuracy (%) at each zoom:", "", zoom_table(cards), "",
+             "Label consistency (% of val images with the same top-1 as at zoom 1):", "",
+             zoom_table(cards, "consistency")]
     for table in (contrast_table(cards), stages_table(cards)):
         if table:
             parts += ["", table]
