@@ -374,6 +374,10 @@ def contrasts(results: Sequence[ModelResult], resamples: int = 2000, seed: int =
         if w and base and w0 and b0:
             for where in ("inside", "outside"):
                 q = 1 if where == "inside" else 2
+                # the other term of the interaction: the none arms on the same zooms
+                acc_contrast(f"wsms-baseline/none/{where}-{regime}", q,
+                             f"WSMS - baseline, none, {where} {regime}'s range", [w0], [b0], where,
+                             rng_of(regime), 2)
                 acc_contrast(f"interaction/{regime}/{where}", q,
                              f"(WSMS - baseline) under {regime} - (WSMS - baseline) under none, "
                              f"{where} {regime}'s range", [w, b0], [base, w0], where, rng_of(regime), 4)
@@ -404,6 +408,11 @@ def contrasts(results: Sequence[ModelResult], resamples: int = 2000, seed: int =
                                      f"accuracy lost without stages 2+3, WSMS under {regime} - under none, "
                                      f"zoom {z:g}", [w.name], [w0.name], [z], iv, 2))
     return out
+
+
+def _mid_words() -> str:
+    lo, hi = REGIMES["mid"]
+    return f"{lo:.2f}-{hi:.2f}x"
 
 
 def _where_words(where: str, regime: str) -> str:
@@ -470,13 +479,13 @@ def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
 
     q1 = c.get("interaction/mid/inside")
     if q1:
-        g_mid, g_none = c.get("wsms-baseline/mid/inside"), c.get("wsms-baseline/none/inside")
+        g_mid, g_none = c.get("wsms-baseline/mid/inside"), c.get("wsms-baseline/none/inside-mid")
         more = "more" if q1["diff"] > 0 else "less"
-        s = (f"Trained with mid scale jitter, WSMS gains {more} over the baseline than without jitter, inside "
-             f"the mid range (0.71-1.41x): interaction {interval_words(q1)}; {_verdict_words(q1)}.")
+        s = (f"Trained with mid scale jitter, WSMS gains {more} over the baseline than without jitter, on the "
+             f"zooms of the mid range ({_mid_words()}): interaction {interval_words(q1)}; {_verdict_words(q1)}.")
         if g_mid and g_none:
-            s += (f" Its gain under mid there is {interval_words(g_mid)}; without jitter, at zoom 1, "
-                  f"{interval_words(g_none)}.")
+            s += (f" WSMS - baseline on those zooms: {interval_words(g_mid)} under mid, "
+                  f"{interval_words(g_none)} without jitter.")
         out.append(("1. With scale augmentation, does WSMS gain more than the baseline inside the trained range?", s))
     else:
         out.append(("1. With scale augmentation, does WSMS gain more than the baseline inside the trained range?",
@@ -485,12 +494,13 @@ def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
     q2 = c.get("wsms-baseline/mid/outside")
     if q2:
         better = "better" if q2["diff"] > 0 else "worse"
-        s = (f"Outside the trained range (zooms below 0.71x or above 1.41x, never seen in training), WSMS trained "
+        s = (f"Outside the trained range (zooms beyond {_mid_words()}, never seen in training), WSMS trained "
              f"with mid jitter does {better} than the baseline trained the same way: {interval_words(q2)}; "
              f"{_verdict_words(q2)}.")
-        inter = c.get("interaction/mid/outside")
-        if inter:
-            s += f" Against the same difference without jitter: {interval_words(inter)}."
+        inter, none = c.get("interaction/mid/outside"), c.get("wsms-baseline/none/outside-mid")
+        if inter and none:
+            s += (f" Without jitter the same difference on those zooms is {interval_words(none)}, so the "
+                  f"interaction there is {interval_words(inter)}.")
         out.append(("2. Outside the trained range, does WSMS extrapolate better than the baseline?", s))
     else:
         out.append(("2. Outside the trained range, does WSMS extrapolate better than the baseline?",
@@ -515,14 +525,28 @@ def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
     sh = [c.get(f"share23/mid/{z:g}") for z in ATTR_ZOOMS]
     le = [c.get(f"lesion23/mid/{z:g}") for z in ATTR_ZOOMS]
     if all(sh) and all(le):
-        moved = "more" if sh[1]["diff"] > 0 else "less"
-        s = (f"Trained with mid jitter, WSMS gives stages 2 and 3 {moved} of the attribution than without: "
-             + ", ".join(f"{pts(x['diff'])} points of share at zoom {x['zooms'][0]:g} "
-                         f"[{pts(x['ci'][0])}, {pts(x['ci'][1])}]" for x in sh)
-             + "; switching stages 2 and 3 off costs it "
-             + ", ".join(f"{pts(x['diff'])} points more accuracy at zoom {x['zooms'][0]:g} "
-                         f"[{pts(x['ci'][0])}, {pts(x['ci'][1])}]" for x in le)
-             + f" than it costs WSMS without jitter (zoom 1: {_verdict_words(le[1])}).")
+        def per_zoom(xs):
+            return ", ".join(f"{pts(x['diff'])} at {x['zooms'][0]:g}x [{pts(x['ci'][0])}, {pts(x['ci'][1])}]"
+                             for x in xs)
+        def wsms_study(regime):
+            return next((study_of(card) for card in cards.values() if study_of(card)
+                         and study_of(card)["regime"] == regime and str(card.get("model")) == "wsms_resnet20"), None)
+
+        s_mid, s_none = wsms_study("mid"), wsms_study("none")
+        mid_stages = (s_mid.get("stages") or {}).get("attribution") if s_mid else None
+        s = ("Trained with mid jitter instead of none, the share of WSMS's attribution that stages 2 and 3 carry "
+             f"changes by {per_zoom(sh)} points, and the accuracy lost when they are switched off by "
+             f"{per_zoom(le)} points.")
+        if mid_stages:
+            s += (" By attribution stage 1 still dominates (stages 2+3 carry "
+                  + ", ".join(f"{v:.2f}" for v in mid_stages["share_stages_2_3"])
+                  + " of it at " + ", ".join(f"{z:g}x" for z in ATTR_ZOOMS) + " under mid).")
+        if s_mid and s_none:
+            def accs(st):
+                return "/".join(f"{100 * st['val_acc'][st['zooms'].index(z)]:.1f}" for z in ATTR_ZOOMS)
+            s += (" A lesion can only cost the accuracy there is: WSMS's accuracy at "
+                  + "/".join(f"{z:g}x" for z in ATTR_ZOOMS) + f" is {accs(s_mid)}% under mid, {accs(s_none)}% "
+                  "without jitter.")
         out.append(("4. Does training with varied scales make WSMS use its smaller-scale stages?", s))
     else:
         out.append(("4. Does training with varied scales make WSMS use its smaller-scale stages?",
