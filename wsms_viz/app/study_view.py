@@ -17,6 +17,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, find_checkpoints, read_card
 from ..evaluation.study import ATTR_ZOOMS, REGIMES, all_contrasts, answers, regime_of, study_of, trained_range
+from ..evaluation.study_report import studied
 from ..models.scale_channel import ScaleChannelNet
 from .catalog import teaching_order
 from .zoom_figures import COLORS
@@ -33,7 +34,7 @@ FAMILY_COLORS = {"resnet20": COLORS[0], "wsms_resnet20": COLORS[1], "ms_resnet20
 
 def study_cards(root: str | Path) -> dict[str, dict]:
     """``{name: card}`` of every checkpoint under ``root`` whose card carries a study,
-    in teaching order (baseline first). Unreadable cards are skipped."""
+    by regime and then architecture, as the report orders them. Unreadable cards are skipped."""
     out = {}
     for d in sorted(find_checkpoints(root), key=lambda p: teaching_order(p.name)):
         try:
@@ -42,7 +43,7 @@ def study_cards(root: str | Path) -> dict[str, dict]:
             continue
         if study_of(card):
             out[card.get("name") or d.name] = card
-    return out
+    return studied(out)
 
 
 def regime_caption(card: dict) -> str:
