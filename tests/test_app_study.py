@@ -29,7 +29,7 @@ def env(tmp_path_factory):
     for i, (name, arch) in enumerate(ARMS.items()):
         make_checkpoint(base / "tmp" / name, arch, i, full_card=True)
         (base / "tmp" / name / arch).rename(ckpts / name)
-        card = read_card(ckpts / name)
+        card = read_card(ckpts / name).to_dict()
         card |= {"name": name, "hardware": "test machine", "wall_time_s": 60.0,
                  "recipe": {"scale_jitter": list(study.REGIMES["mid"]) if name.endswith("_mid") else None}}
         (ckpts / name / "card.json").write_text(json.dumps(card))

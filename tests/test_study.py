@@ -222,7 +222,7 @@ def studied(tmp_path_factory):
         make_checkpoint(root / "tmp", arch, seed=10 + i, full_card=True)
         (root / "tmp" / arch).rename(root / "ck" / name)
     for d in (root / "ck").iterdir():
-        card = read_card(d)
+        card = read_card(d).to_dict()
         card["name"] = d.name
         card["recipe"] = {"scale_jitter": list(study.REGIMES["mid"]) if d.name.endswith("_mid") else None}
         card["hardware"] = "test machine"

@@ -73,7 +73,7 @@ from captum.attr import IntegratedGradients
 from torch import Tensor, nn
 
 from ..analysis.stage_view import head, stage_views
-from ..checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_card
+from ..checkpoint import CheckpointError, load_checkpoint, read_card, write_card
 from ..data import DEFAULT_CACHE, load_dataset, to_model_input
 from ..zoom import normalize, zoom
 from .evaluate import SEED_SPREAD, Interval, bootstrap_accuracy, paired_bootstrap
@@ -423,10 +423,9 @@ def _where_words(where: str, regime: str) -> str:
 
 def write_study(directory: str | Path, entry: dict) -> None:
     """Replaces ``card["scale_study"]`` (atomically); every other field, the sha256 of the
-    weights included, stays as it was. The one place the study writes a card."""
-    card = read_card(directory)
-    card["scale_study"] = entry
-    atomic_write_json(Path(directory) / "card.json", card)
+    weights included, stays as it was. The one place the study writes a card, through
+    :mod:`wsms_viz.cards` (``scale_study`` is one of its untyped blocks)."""
+    write_card(directory, read_card(directory).with_block("scale_study", entry))
 
 
 def attach_contrasts(results: Sequence[ModelResult], found: list[dict]) -> None:
