@@ -19,8 +19,8 @@ from ..checkpoint import CheckpointError, find_checkpoints, read_card
 from ..evaluation.study import ATTR_ZOOMS, REGIMES, all_contrasts, answers, regime_of, study_of, trained_range
 from ..evaluation.study_report import studied
 from ..models.scale_channel import ScaleChannelNet
+from ..palette import model_color, stage_color
 from .catalog import teaching_order
-from .zoom_figures import COLORS
 
 REGIME_WORDS = {
     "none": "no scale jitter (trained at zoom 1 only)",
@@ -28,8 +28,6 @@ REGIME_WORDS = {
     "full": "scale jitter 0.5-2x (log-uniform)",
     "custom": "scale jitter over another range",
 }
-FAMILY_COLORS = {"resnet20": COLORS[0], "wsms_resnet20": COLORS[1], "ms_resnet20": COLORS[2],
-                 "sc_resnet20": COLORS[4]}
 
 
 def study_cards(root: str | Path) -> dict[str, dict]:
@@ -67,7 +65,7 @@ def regime_figure(cards: dict[str, dict]) -> go.Figure:
             s = study_of(card)
             if s["regime"] != regime:
                 continue
-            color = FAMILY_COLORS.get(str(card.get("model")), COLORS[5])
+            color = model_color(name)  # each model keeps its colour on every page
             z, acc = s["zooms"], s["val_acc"]
             ci = s.get("val_acc_ci")
             if ci and len(ci) == len(z):
@@ -138,7 +136,7 @@ def stage_share_figure(card: dict) -> go.Figure | None:
         f"accuracy lost with the stage off ({les['images']} val images)" if les else "lesion"])
     stages = len((attr or les)["share" if attr else "drop"][0])
     for s in range(stages):
-        color = COLORS[s % len(COLORS)]
+        color = stage_color(s)
         if attr:
             fig.add_trace(go.Bar(x=zooms, y=[row[s] for row in attr["share"]], name=f"stage {s + 1}",
                                  marker_color=color, legendgroup=str(s)), row=1, col=1)
