@@ -262,37 +262,46 @@ def measure(model: nn.Module, card: dict, name: str, images: Tensor, labels: Ten
     }
     result = ModelResult(name, str(card.get("model", "?")), regime, entry, correct)
     if getattr(model, "num_stages", 1) > 1:
-        result.lesioned = np.stack([lesion_correct(model, images, labels, z, mean, std, batch_size, device)
-                                    for z in ATTR_ZOOMS])
-        full = np.stack([correct[zooms.index(z)] for z in ATTR_ZOOMS]) if all(z in zooms for z in ATTR_ZOOMS) \
-            else None
-        stages: dict = {"zooms": list(ATTR_ZOOMS)}
-        if full is not None:
-            drops = full[:, None, :].astype(float) - result.lesioned
-            stages["lesion"] = {
-                "images": int(len(labels)),
-                "drop": drops[:, :-1].mean(2).tolist(),
-                "drop_ci": [[_ci(_boot_mean(d, resamples, seed)) for d in per_zoom[:-1]] for per_zoom in drops],
-                "drop_stages_2_3": drops[:, -1].mean(1).tolist(),
-                "drop_stages_2_3_ci": [_ci(_boot_mean(per_zoom[-1], resamples, seed)) for per_zoom in drops],
-            }
-        if attr_images > 0:
-            g = torch.Generator().manual_seed(seed)
-            pick = torch.randperm(len(labels), generator=g)[:attr_images].sort().values
-            result.attr_index = pick.tolist()
-            result.shares = np.stack([
-                stage_shares(model, _inputs(images[pick], z, mean, std, device), labels[pick].to(device), attr_steps)
-                for z in ATTR_ZOOMS])
-            sh = result.shares
-            stages["attribution"] = {
-                "images": int(len(pick)), "method": "integrated_gradients", "steps": attr_steps,
-                "target": "true class", "share": sh.mean(1).tolist(),
-                "share_ci": [[_ci(_boot_mean(sh[a, :, s], resamples, seed)) for s in range(sh.shape[2])]
-                             for a in range(sh.shape[0])],
-                "share_stages_2_3": sh[:, :, 1:].sum(2).mean(1).tolist(),
-            }
-        entry["stages"] = stages
+        _measure_stages(result, model, images, labels, mean, std, attr_images, attr_steps, resamples, seed,
+                        batch_size, device)
     return result
+
+
+def _measure_stages(result: ModelResult, model: nn.Module, images: Tensor, labels: Tensor, mean, std,
+                    attr_images: int, attr_steps: int, resamples: int, seed: int, batch_size: int, device) -> None:
+    """The stage block of a multi-stage model's study: lesions at :data:`ATTR_ZOOMS` on
+    every image, attribution shares on ``attr_images`` fixed random ones."""
+    correct, zooms, entry = result.correct, result.entry["zooms"], result.entry
+    result.lesioned = np.stack([lesion_correct(model, images, labels, z, mean, std, batch_size, device)
+                                for z in ATTR_ZOOMS])
+    full = np.stack([correct[zooms.index(z)] for z in ATTR_ZOOMS]) if all(z in zooms for z in ATTR_ZOOMS) \
+        else None
+    stages: dict = {"zooms": list(ATTR_ZOOMS)}
+    if full is not None:
+        drops = full[:, None, :].astype(float) - result.lesioned
+        stages["lesion"] = {
+            "images": int(len(labels)),
+            "drop": drops[:, :-1].mean(2).tolist(),
+            "drop_ci": [[_ci(_boot_mean(d, resamples, seed)) for d in per_zoom[:-1]] for per_zoom in drops],
+            "drop_stages_2_3": drops[:, -1].mean(1).tolist(),
+            "drop_stages_2_3_ci": [_ci(_boot_mean(per_zoom[-1], resamples, seed)) for per_zoom in drops],
+        }
+    if attr_images > 0:
+        g = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(len(labels), generator=g)[:attr_images].sort().values
+        result.attr_index = pick.tolist()
+        result.shares = np.stack([
+            stage_shares(model, _inputs(images[pick], z, mean, std, device), labels[pick].to(device), attr_steps)
+            for z in ATTR_ZOOMS])
+        sh = result.shares
+        stages["attribution"] = {
+            "images": int(len(pick)), "method": "integrated_gradients", "steps": attr_steps,
+            "target": "true class", "share": sh.mean(1).tolist(),
+            "share_ci": [[_ci(_boot_mean(sh[a, :, s], resamples, seed)) for s in range(sh.shape[2])]
+                         for a in range(sh.shape[0])],
+            "share_stages_2_3": sh[:, :, 1:].sum(2).mean(1).tolist(),
+        }
+    entry["stages"] = stages
 
 
 def _boot_mean(values: np.ndarray, resamples: int, seed: int) -> Interval:
@@ -390,23 +399,31 @@ def contrasts(results: Sequence[ModelResult], resamples: int = 2000, seed: int =
                              [sc], [w], where, rng_of(regime), 2)
     for regime in ("mid", "full"):
         w = index.get(("wsms_resnet20", regime))
-        if not (w and w0):
-            continue
-        for a, z in enumerate(ATTR_ZOOMS):
-            if w.shares is not None and w0.shares is not None and w.attr_index == w0.attr_index:
-                sa, sb = w.shares[a, :, 1:].sum(1), w0.shares[a, :, 1:].sum(1)
-                iv = paired_bootstrap(sa, sb, resamples, seed)
-                out.append(_contrast(f"share23/{regime}/{z:g}", 4,
-                                     f"stages 2+3's attribution share, WSMS under {regime} - under none, zoom {z:g}",
-                                     [w.name], [w0.name], [z], iv, None))
-            if w.lesioned is not None and w0.lesioned is not None:
-                i = zooms.index(z)
-                da = w.correct[i].astype(float) - w.lesioned[a, -1]
-                db = w0.correct[i].astype(float) - w0.lesioned[a, -1]
-                iv = paired_bootstrap(da, db, resamples, seed)
-                out.append(_contrast(f"lesion23/{regime}/{z:g}", 4,
-                                     f"accuracy lost without stages 2+3, WSMS under {regime} - under none, "
-                                     f"zoom {z:g}", [w.name], [w0.name], [z], iv, 2))
+        if w and w0:
+            out += _stage_contrasts(w, w0, regime, zooms, resamples, seed)
+    return out
+
+
+def _stage_contrasts(w: ModelResult, w0: ModelResult, regime: str, zooms: list[float], resamples: int,
+                     seed: int) -> list[dict]:
+    """Question 4: stages 2+3's attribution share and lesion drop, WSMS under ``regime``
+    minus WSMS under none, at each of :data:`ATTR_ZOOMS`."""
+    out = []
+    for a, z in enumerate(ATTR_ZOOMS):
+        if w.shares is not None and w0.shares is not None and w.attr_index == w0.attr_index:
+            sa, sb = w.shares[a, :, 1:].sum(1), w0.shares[a, :, 1:].sum(1)
+            iv = paired_bootstrap(sa, sb, resamples, seed)
+            out.append(_contrast(f"share23/{regime}/{z:g}", 4,
+                                 f"stages 2+3's attribution share, WSMS under {regime} - under none, zoom {z:g}",
+                                 [w.name], [w0.name], [z], iv, None))
+        if w.lesioned is not None and w0.lesioned is not None:
+            i = zooms.index(z)
+            da = w.correct[i].astype(float) - w.lesioned[a, -1]
+            db = w0.correct[i].astype(float) - w0.lesioned[a, -1]
+            iv = paired_bootstrap(da, db, resamples, seed)
+            out.append(_contrast(f"lesion23/{regime}/{z:g}", 4,
+                                 f"accuracy lost without stages 2+3, WSMS under {regime} - under none, "
+                                 f"zoom {z:g}", [w.name], [w0.name], [z], iv, 2))
     return out
 
 
@@ -521,6 +538,12 @@ def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
         out.append(("3. How far is WSMS from a network scale-invariant by construction over the same scales?",
                     "Not measured yet: the study needs sc_resnet20 and wsms_resnet20."))
 
+    out.append(("4. Does training with varied scales make WSMS use its smaller-scale stages?", _answer_q4(c, cards)))
+    return out
+
+
+def _answer_q4(c: dict[str, dict], cards: dict[str, dict]) -> str:
+    """The sentence of question 4, from the share and lesion contrasts and the cards."""
     sh = [c.get(f"share23/mid/{z:g}") for z in ATTR_ZOOMS]
     le = [c.get(f"lesion23/mid/{z:g}") for z in ATTR_ZOOMS]
     if all(sh) and all(le):
@@ -546,12 +569,9 @@ def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
             s += (" A lesion can only cost the accuracy there is: WSMS's accuracy at "
                   + "/".join(f"{z:g}x" for z in ATTR_ZOOMS) + f" is {accs(s_mid)}% under mid, {accs(s_none)}% "
                   "without jitter.")
-        out.append(("4. Does training with varied scales make WSMS use its smaller-scale stages?", s))
-    else:
-        out.append(("4. Does training with varied scales make WSMS use its smaller-scale stages?",
-                    "Not measured: the study needs wsms_resnet20 and wsms_resnet20_jitter_mid with their stages "
-                    "measured."))
-    return out
+        return s
+    return ("Not measured: the study needs wsms_resnet20 and wsms_resnet20_jitter_mid with their stages "
+            "measured.")
 
 
 # --- command line ------------------------------------------------------------------------
