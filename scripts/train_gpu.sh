@@ -6,7 +6,8 @@
 #   DATA=imagefolder:../shared/datasets/cifar10-jpeg DEADLINE=540 bash scripts/train_gpu.sh
 # Every run's files land in $RUNS/<name>/; the study models are fp32 (as the CPU-trained
 # shipped set), the paper-scale pair uses the paper recipe.
-# PHASES picks what runs: proof, study, paper (default: all three, in that order).
+# PHASES picks what runs: proof, study, paper (default: all three, in that order);
+# MODELS, if set, only those run names (e.g. MODELS="sc_resnet20 sc_resnet20_jitter_mid").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-imagefolder:../shared/datasets/cifar10-jpeg}
@@ -31,6 +32,7 @@ print(f'data: {len(d.train.labels)} train / {len(d.val.labels)} val decoded in {
 train_one() {  # name model [args...]: train in the background, resuming if a state is there
   local name=$1 model=$2; shift 2
   local out="$RUNS/$name"
+  if [ -n "${MODELS:-}" ] && [[ " $MODELS " != *" $name "* ]]; then return 0; fi
   if [ -f "$out/card.json" ]; then echo "$name: finished earlier"; return 0; fi
   local resume=(); [ -f "$out/resume.pt" ] && resume=(--resume)
   python3 -m wsms_viz.train --model "$model" --data "$DATA" --out "$out" --name "$name" --seed 0 \
