@@ -64,3 +64,21 @@ def test_importing_the_app_leaves_the_thread_count_alone():
             "print(torch.get_num_threads())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "2"
+
+
+def test_the_animation_frames_built_without_validation_are_valid_plotly():
+    # zoom_figures skips plotly's per-property checks for the 26 frames (speed); building
+    # the whole figure again with every check on must accept it and give the same dict.
+    import json
+
+    import plotly.graph_objects as go
+
+    photo = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+    f = frame(photo.shape, (0.4, 0.6))
+    stack = network_inputs(photo, f, predict.ZOOMS)
+    inputs = (stack.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
+    sweeps = [predict.sweep(catalog.load(f"untrained:{n}"), stack) for n in ("resnet20", "wsms_resnet20")]
+    d = animation_figure(photo, f, inputs, sweeps, "cat", 1.0).to_dict()
+    assert len(d["frames"]) == len(predict.ZOOMS)
+    checked = go.Figure(d).to_dict()  # raises on any invalid property
+    assert json.dumps(checked, sort_keys=True, default=str) == json.dumps(d, sort_keys=True, default=str)

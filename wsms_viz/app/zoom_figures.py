@@ -91,10 +91,13 @@ def animation_figure(
         fig.add_trace(_marker(s, cls, k), 2, 1)
     n = len(sweeps)
     changing = [1] + list(range(2, 2 + n)) + list(range(2 + 2 * n, 2 + 3 * n))  # input, bars, markers
+    # 26 frames of known-good traces: plotly's per-property validation (``_validate``) is
+    # most of their cost and checks nothing the first frame's traces did not.
     fig.frames = [
         go.Frame(name=f"{z:.1f}", traces=changing, layout=dict(shapes=_shapes(framing, z, scale)),
-                 data=[_input_image(inputs[j])] + [go.Bar(x=_bar_values(s, classes, j)) for s in sweeps]
-                 + [_marker(s, cls, j) for s in sweeps])
+                 data=[_input_image(inputs[j], _validate=False)]
+                 + [go.Bar(x=_bar_values(s, classes, j), _validate=False) for s in sweeps]
+                 + [_marker(s, cls, j, _validate=False) for s in sweeps], _validate=False)
         for j, z in enumerate(zooms)
     ]
     fig.update_layout(shapes=_shapes(framing, zooms[k], scale), sliders=[_slider(zooms, k)])
@@ -133,12 +136,12 @@ def _slider(zooms: Sequence[float], active: int) -> dict:
     )
 
 
-def _input_image(pixels: np.ndarray) -> go.Image:
+def _input_image(pixels: np.ndarray, _validate: bool = True) -> go.Image:
     # A PNG data URI (about 3 KB) rather than ``z``: plotly.js 4 does not decode a
     # base64 (H, W, 3) array, and the nested list would be 4x larger. zsmooth=False
     # keeps the 32 pixels square when the browser scales them up.
     uri = "data:image/png;base64," + base64.b64encode(encode(pixels)).decode()
-    return go.Image(source=uri, zsmooth=False, hoverinfo="skip")
+    return go.Image(source=uri, zsmooth=False, hoverinfo="skip", _validate=_validate)
 
 
 def _bar_values(s: Sweep, classes: Sequence[str], j: int) -> list[float]:
@@ -146,10 +149,10 @@ def _bar_values(s: Sweep, classes: Sequence[str], j: int) -> list[float]:
     return [float(row[s.classes.index(c)]) if c in s.classes else 0.0 for c in classes]
 
 
-def _marker(s: Sweep, cls: str, j: int) -> go.Scatter:
+def _marker(s: Sweep, cls: str, j: int, _validate: bool = True) -> go.Scatter:
     return go.Scatter(x=[s.zooms[j]], y=[float(s.curve(cls)[j])], mode="markers", showlegend=False,
                       marker=dict(size=13, color=_color(s), line=dict(color="black", width=1)),
-                      hovertemplate="%{y:.1%}<extra></extra>")
+                      hovertemplate="%{y:.1%}<extra></extra>", _validate=_validate)
 
 
 class Prebuilt(go.Figure):
