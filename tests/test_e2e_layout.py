@@ -118,3 +118,21 @@ def test_scale_robustness_tables_show_every_row(server, browser):
     sizes = pg.evaluate(f"() => [...document.querySelectorAll('{grids}')].map(s => [s.scrollHeight, s.clientHeight])")
     assert all(h <= c + 1 for h, c in sizes), f"a table scrolls inside itself: {sizes}"
     pg.close()
+
+
+# For each stage toggle on the zoom page: its label's text, the width of the box that clips
+# it (Streamlit's markdown container, overflow hidden) and the text's own width.
+_STAGE_LABELS = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stCheckbox"]')]
+  .map(t => [...t.querySelectorAll('p')].find(p => p.innerText.startsWith('stage')))
+  .filter(p => p)
+  .map(p => ({text: p.innerText, full: p.getBoundingClientRect().width,
+              shown: p.closest('[data-testid="stMarkdownContainer"]').getBoundingClientRect().width}))"""
+
+
+def test_every_stage_toggle_shows_its_label_at_1024(server, browser):
+    pg = browser.new_page(viewport={"width": 1024, "height": 768})
+    pg.goto(server)
+    wait_for(pg, lambda: len(pg.evaluate(_STAGE_LABELS)) == 3, 90, "three stage toggles")
+    for label in pg.evaluate(_STAGE_LABELS):
+        assert label["shown"] >= label["full"] - 1 and label["shown"] > 20, label  # not cut off, not hidden
+    pg.close()

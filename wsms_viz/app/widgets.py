@@ -47,8 +47,10 @@ def stage_toggles(where, models: list[catalog.LoadedModel]) -> tuple[bool, ...]:
     if n == 1:
         return ()
     where.caption("Stages of the multi-stage models (switch one off: a lesion)")
-    cols = where.columns(n)
-    return tuple(cols[s].toggle(f"stage {s + 1}", True, key=f"stage_{s}", help=f"stage {s + 1} sees the "
+    # A row that wraps, each toggle as wide as its label: fixed columns cut the labels off
+    # at 1024 px (three columns in two fifths of the page).
+    row = where.container(horizontal=True)
+    return tuple(row.toggle(f"stage {s + 1}", True, key=f"stage_{s}", help=f"stage {s + 1} sees the "
                                 f"image at {STAGE_NAMES[min(s, len(STAGE_NAMES) - 1)]}") for s in range(n))
 
 
