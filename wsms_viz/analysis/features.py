@@ -47,7 +47,6 @@ initialised (or trained) layer: channels do not correspond, which the numbers sh
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +55,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..cards import CheckpointError
+from .._cli import bad_input_exits_2
 from ..zoom import crop_box, normalize, zoom
 from .stage_view import StageView, as_batch, require_eval, stage_views
 
@@ -388,11 +387,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--pairing", choices=PAIRINGS, default="shrink")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    try:
+    with bad_input_exits_2():  # a bad checkpoint, data source or image folder: said plainly
         models, images, source = _inputs(args)
-    except (CheckpointError, ValueError) as e:  # a bad checkpoint, data source or image folder: said plainly
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
     print(f"Fig. 1: stage {args.stage + 1} vs stage {args.stage + 1 + args.gap}, block {args.block + 1}, "
           f"pairing {args.pairing!r}, {images.shape[0]} images from {source}")
     print(_format(fig1_similarity(models, images, args.block, args.stage, args.gap, args.pairing)))

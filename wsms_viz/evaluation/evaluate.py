@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import math
 import secrets
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._cli import bad_input_exits_2
 from ..cards import CARD_VERSION, ScaleRobustness
 from ..checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_card, write_card
 from ..data import DEFAULT_CACHE, Dataset, imagefolder_root, load_dataset, parse_source
@@ -546,11 +546,8 @@ def _common_parent(paths: list[Path]) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    try:
+    with bad_input_exits_2():
         run(args)
-    except (CheckpointError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

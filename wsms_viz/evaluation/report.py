@@ -13,9 +13,9 @@ README cannot drift from the weights it describes.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from .._cli import bad_input_exits_2
 from ..cards import Card, Difference, ScaleRobustness
 from ..checkpoint import CheckpointError, find_checkpoints, read_card
 from ..models import model_family, teaching_order
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     dirs = args.checkpoints or sorted(find_checkpoints(Path(__file__).resolve().parents[2] / "checkpoints"),
                                       key=lambda d: teaching_order(d.name))
-    try:
+    with bad_input_exits_2():
         if not dirs:
             raise CheckpointError("no checkpoints found")
         cards = read_cards(dirs)
@@ -129,9 +129,6 @@ def main(argv: list[str] | None = None) -> None:
         if study:
             print()
             print(study)
-    except (CheckpointError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

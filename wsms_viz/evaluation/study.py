@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,6 +71,7 @@ import torch
 from captum.attr import IntegratedGradients
 from torch import Tensor, nn
 
+from .._cli import bad_input_exits_2
 from ..analysis.stage_view import head, stage_views
 from ..checkpoint import CheckpointError, load_checkpoint, read_card, write_card
 from ..data import DEFAULT_CACHE, load_dataset, to_model_input
@@ -691,11 +691,8 @@ def run(args) -> list[ModelResult]:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    try:
+    with bad_input_exits_2():
         run(args)
-    except (CheckpointError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
