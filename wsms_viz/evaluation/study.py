@@ -487,6 +487,14 @@ def _verdict_words(c: dict) -> str:
     return "the interval includes 0: not resolved with one seed"
 
 
+QUESTIONS = (
+    "1. With scale augmentation, does WSMS gain more than the baseline inside the trained range?",
+    "2. Outside the trained range, does WSMS extrapolate better than the baseline?",
+    "3. How far is WSMS from a network scale-invariant by construction over the same scales?",
+    "4. Does training with varied scales make WSMS use its smaller-scale stages?",
+)  # the four questions of issue 11, as the app and report print them
+
+
 def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
     """One plain sentence per question of the issue, computed from the stored numbers:
     ``[(question, sentence)]``; a question whose models are missing says which."""
@@ -502,9 +510,9 @@ def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
         if g_mid and g_none:
             s += (f" WSMS - baseline on those zooms: {interval_words(g_mid)} under mid, "
                   f"{interval_words(g_none)} without jitter.")
-        out.append(("1. With scale augmentation, does WSMS gain more than the baseline inside the trained range?", s))
+        out.append((QUESTIONS[0], s))
     else:
-        out.append(("1. With scale augmentation, does WSMS gain more than the baseline inside the trained range?",
+        out.append((QUESTIONS[0],
                     "Not measured: the study needs resnet20 and wsms_resnet20 under none and under mid."))
 
     q2 = c.get("wsms-baseline/mid/outside")
@@ -517,9 +525,9 @@ def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
         if inter and none:
             s += (f" Without jitter the same difference on those zooms is {interval_words(none)}, so the "
                   f"interaction there is {interval_words(inter)}.")
-        out.append(("2. Outside the trained range, does WSMS extrapolate better than the baseline?", s))
+        out.append((QUESTIONS[1], s))
     else:
-        out.append(("2. Outside the trained range, does WSMS extrapolate better than the baseline?",
+        out.append((QUESTIONS[1],
                     "Not measured: the study needs resnet20_jitter_mid and wsms_resnet20_jitter_mid."))
 
     q3 = c.get("sc-wsms/none/all")
@@ -533,12 +541,12 @@ def answers(cards: dict[str, dict]) -> list[tuple[str, str]]:
         mid = c.get("sc-wsms/mid/all")
         if mid:
             s += f" Both trained with mid jitter, over all zooms: {interval_words(mid)}."
-        out.append(("3. How far is WSMS from a network scale-invariant by construction over the same scales?", s))
+        out.append((QUESTIONS[2], s))
     else:
-        out.append(("3. How far is WSMS from a network scale-invariant by construction over the same scales?",
+        out.append((QUESTIONS[2],
                     "Not measured yet: the study needs sc_resnet20 and wsms_resnet20."))
 
-    out.append(("4. Does training with varied scales make WSMS use its smaller-scale stages?", _answer_q4(c, cards)))
+    out.append((QUESTIONS[3], _answer_q4(c, cards)))
     return out
 
 
