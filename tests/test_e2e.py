@@ -6,6 +6,7 @@ scripts/test.sh installs chromium when it is missing; this test fails rather tha
 without it, so CI always runs it.
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -52,6 +53,21 @@ def start_server(port: int, env: dict) -> subprocess.Popen:
     raise AssertionError(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
 
 
+@contextlib.contextmanager
+def running_server(env: dict):
+    """``streamlit run app.py`` on a free port for the block; yields its URL, then stops it."""
+    port = free_port()
+    proc = start_server(port, env)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
@@ -59,16 +75,8 @@ def server(tmp_path_factory):
     make_checkpoint(base / "checkpoints", "wsms_resnet20", 2, full_card=True)
     env = {**os.environ, "WSMS_CHECKPOINTS": str(base / "checkpoints"),
            "WSMS_DATA_ROOTS": f"tiny={make_dataset(base / 'data')}"}
-    port = free_port()
-    proc = start_server(port, env)
-    try:
-        yield f"http://127.0.0.1:{port}", base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_server(env) as url:
+        yield url, base
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,10 @@ Same server and browser set-up as tests/test_e2e.py.
 
 import os
 import shutil
-import subprocess
 
 import pytest
 from app_fixtures import make_checkpoint, make_dataset
-from test_e2e import CHROMIUM_ARGS, chromium_path, free_port, start_server, wait_for
+from test_e2e import CHROMIUM_ARGS, chromium_path, running_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -26,16 +25,8 @@ def server(tmp_path_factory):
         make_checkpoint(ckpts, name, i, full_card=False)
     shutil.copytree(ckpts / "resnet20", ckpts / "resnet20_jitter")  # a second plain CNN: averaged too
     env = {**os.environ, "WSMS_CHECKPOINTS": str(ckpts), "WSMS_DATA": str(make_dataset(base / "data"))}
-    port = free_port()
-    proc = start_server(port, env)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_server(env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
