@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import catalog, roots
+from . import catalog, presenter, roots
 from .images import (
     FORMATS,
     DecodedImage,
@@ -99,8 +99,9 @@ def sidebar() -> Selection:
     c1, c2 = sb.columns(2)
     cx = c1.slider("centre x", 0.0, 1.0, 0.5, 0.05, key="cx", persist_state="session")
     cy = c2.slider("centre y", 0.0, 1.0, 0.5, 0.05, key="cy", persist_state="session")
+    on = presenter.toggle(sb)
     return Selection(image, models, (round(cy, 2), round(cx, 2)), root,
-                     st.session_state.get("_image_error") if image is None else None)
+                     st.session_state.get("_image_error") if image is None else None, presenter=on)
 
 
 def _image_error(sb, message: str) -> None:

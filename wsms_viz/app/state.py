@@ -32,6 +32,7 @@ class Selection:
     center: tuple[float, float]
     checkpoint_root: Path
     image_error: str | None = None  # why the picked image cannot be shown (also in the sidebar)
+    presenter: bool = False  # presenter view (a projector): see :mod:`wsms_viz.app.presenter`
 
     @property
     def model_keys(self) -> tuple[str, ...]:
