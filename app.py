@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+from wsms_viz.app import links
 from wsms_viz.app.catalog import app_threads
 
 # The models are small (32x32 inputs), so a second intra-op thread gains little, and when
@@ -41,4 +42,9 @@ PAGES = [
     st.Page("app_pages/architecture.py", title="7 Architecture", icon=":material/account_tree:"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+opened_with = links.opening()  # the link's parameters, before a widget drops the bad ones
+try:
+    page.run()
+finally:  # also after a page's st.stop(): the sidebar's widgets are drawn by then
+    links.report(opened_with)

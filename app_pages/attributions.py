@@ -20,13 +20,14 @@ zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "attr_model")
 if m is None:
     st.stop()
-method = c2.selectbox("Method", attribution.METHODS, key="attr_method", format_func=lambda s: s.replace("_", " "))
+method = c2.selectbox("Method", attribution.METHODS, key="attr_method", **ui.LINK,
+                      format_func=lambda s: s.replace("_", " "))
 target = ui.class_index(c2, m, sel, "attr_class")
-noise = c3.toggle("NoiseTunnel", key="attr_noise", disabled=method == "grad_cam",
+noise = c3.toggle("NoiseTunnel", key="attr_noise", **ui.LINK, disabled=method == "grad_cam",
                   help="SmoothGrad: averages the method over 8 noisy copies of the image (8x slower). "
                        "Not for Grad-CAM, which is smooth already.")
 noise = noise and method != "grad_cam"
-shared = c3.radio("Colour scale", ("one for all stages", "one per stage"), key="attr_scale", horizontal=True,
+shared = c3.radio("Colour scale", ("one for all stages", "one per stage"), key="attr_scale", **ui.LINK, horizontal=True,
                   help="One for all: stages compare, and a stage that carries little looks blank. One per "
                        "stage: each map uses the whole scale, so a weak stage's pattern shows.") == "one for all stages"
 kw = dict(method=method, target=target, smoothgrad_samples=8 if noise else 0)

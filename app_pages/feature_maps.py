@@ -28,7 +28,7 @@ for s, stage_maps in enumerate(f.maps):
         top = features.top_channels(stage_maps[block], 16)
         st.plotly_chart(figures.feature_grid(stage_maps[block], f.ranges[s][block], top), key=f"fm_grid_{s}")
 st.subheader("One shared filter at every stage")
-channel = st.slider("Channel", 0, f.maps[0][block].shape[0] - 1, 0, key="fm_channel")
+channel = st.slider("Channel", 0, f.maps[0][block].shape[0] - 1, 0, key="fm_channel", **ui.LINK)
 resp = ui.analysis(features.shared_filter_responses, m, sel, zoom, block=block, channel=channel)
 st.plotly_chart(figures.shared_filter_figure(resp, channel, block), key="fm_shared")
 st.subheader("Fig. 1 measured")

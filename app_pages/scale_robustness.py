@@ -19,7 +19,7 @@ if not sel.models:
     st.stop()
 
 st.subheader("Accuracy against zoom")
-tta = st.toggle("Add VGG multi-scale averaging (+TTA, dashed)", key="robustness_tta",
+tta = st.toggle("Add VGG multi-scale averaging (+TTA, dashed)", key="robustness_tta", **ui.LINK,
                 help="Each model's softmax averaged over the image at 0.875x, 1x and 1.125x the zoom "
                      "(python -m wsms_viz.evaluation.evaluate --tta), where the card has it.")
 curves, missing = robustness.accuracy_curves(sel.models, tta)

@@ -24,7 +24,7 @@ st.caption(f"Image: **{sel.image.name}**"
 top = st.columns([3, 2])
 stages_on = ui.stage_toggles(top[1], sel.models)
 plain = [m.label for m in sel.models if m.is_baseline]
-tta = top[1].toggle("Multi-scale averaging", key="tta", disabled=not plain,
+tta = top[1].toggle("Multi-scale averaging", key="tta", **ui.LINK, disabled=not plain,
                     help="VGG's test-time trick, for the plain CNNs: average each one's softmax over the "
                          "image at 0.875x, 1x and 1.125x the current zoom (VGG's Q = {S-32, S, S+32}); "
                          "shown as an extra table.")
@@ -33,7 +33,7 @@ if tta and plain:
                    + " (each as '+ multi-scale'; the multi-stage models are not).")
 args = (sel.image.key, sel.center, sel.model_keys, stages_on, tta)
 sweeps = ui.sweeps(*args, _pixels=sel.image.pixels)
-cls = ui.class_picker(top[0], sweeps, sel.image.label)
+cls = ui.class_picker(top[0], sweeps, sel.image.label, sel.image.key)
 
 
 # Only the zoom slider and what it changes rerun on release: the top-5 tables and the

@@ -125,7 +125,7 @@ def test_examples_source(env):
     at = start()
     at.sidebar.radio(key="source").set_value("Baseline wrong, WSMS right").run()
     assert not at.exception and any("true class **bird**" in c.value for c in at.caption)
-    at.sidebar.selectbox(key="example").set_value(1).run()
+    at.sidebar.selectbox(key="example").set_value(at.sidebar.selectbox(key="example").options[1]).run()
     assert not at.exception and any("bird/4999.jpg is not found" in e.value for e in at.sidebar.error)
     assert not any("true class" in c.value for c in at.caption)
 
@@ -197,8 +197,8 @@ def test_no_checkpoints_offers_untrained_models(tmp_path, monkeypatch):
     monkeypatch.setenv("WSMS_DATA_ROOTS", f"gone={tmp_path / 'no-data'}")
     at = start()
     assert any("untrained" in w.value and "python -m wsms_viz.train" in w.value for w in at.warning)
-    assert any("shares no dataset" in i.value for i in at.sidebar.info)  # the missing folder is left out
-    at.sidebar.radio(key="source").set_value("Sample photos").run()
+    assert any("shares no dataset" in c.value for c in at.sidebar.caption)  # the missing folder is left out
+    assert at.sidebar.radio(key="source").value == "Sample photos"  # so it opens on the sample photos
     assert not at.exception and len(top5(at)) == 3
 
 
@@ -344,7 +344,7 @@ def test_errors_name_no_server_path(env, monkeypatch, tmp_path):
     if Path("/etc/hostname").is_file():  # a real file outside the shared folders: refused, not read
         assert any("outside the datasets this server shares" in e.value for e in at.sidebar.error)
     assert_no_server_path(at, tmp_path, env)
-    at.sidebar.selectbox(key="example").set_value(1).run()
+    at.sidebar.selectbox(key="example").set_value(at.sidebar.selectbox(key="example").options[1]).run()
     assert any("nowhere.jpg is not found" in e.value for e in at.sidebar.error)
     assert_no_server_path(at, tmp_path, env)
 

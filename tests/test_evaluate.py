@@ -135,11 +135,12 @@ def test_select_examples_takes_baseline_wrong_wsms_right():
     onehot = torch.eye(3)
     base = onehot[torch.tensor([0, 0, 0, 0, 0, 0, 0, 0])]  # right on 0, 3, 6
     wsms = onehot[torch.tensor([0, 1, 2, 1, 1, 0, 0, 1])]  # right on 0, 1, 2, 4, 6, 7
-    chosen, random = ev.select_examples(labels, base, wsms, n=10, seed=0)
+    chosen, random, reverse = ev.select_examples(labels, base, wsms, n=10, seed=0)
     assert chosen == [1, 2, 4, 7] and len(random) == 4 and len(set(random)) == 4
-    few, few_random = ev.select_examples(labels, base, wsms, n=2, seed=0)
-    assert len(few) == 2 and set(few) <= {1, 2, 4, 7} and len(few_random) == 2
-    assert ev.select_examples(labels, base, wsms, n=2, seed=0) == (few, few_random)
+    assert reverse == [3]  # baseline right, WSMS wrong: the other way round
+    few, few_random, few_reverse = ev.select_examples(labels, base, wsms, n=2, seed=0)
+    assert len(few) == 2 and set(few) <= {1, 2, 4, 7} and len(few_random) == 2 and few_reverse == [3]
+    assert ev.select_examples(labels, base, wsms, n=2, seed=0) == (few, few_random, few_reverse)
 
 
 # --- the command ------------------------------------------------------------------------

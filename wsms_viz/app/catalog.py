@@ -180,8 +180,11 @@ def _pred(record: dict, key: str):
     return record.get(f"{key}_pred", value)
 
 
-def read_examples(root: str | Path) -> tuple[list[Example], str | None]:
+def read_examples(root: str | Path, which: str = "examples") -> tuple[list[Example], str | None]:
     """``root/examples.json``, as ``python -m wsms_viz.evaluation.evaluate`` writes it.
+
+    ``which`` list of the evaluator's: ``examples`` (baseline wrong, WSMS right: Fig. 5a),
+    ``reverse`` (baseline right, WSMS wrong) or ``random``.
 
     Accepts the evaluator's object (``{"image_root", "examples": [{"file", "index",
     "label", "baseline": {"pred"}, "wsms": {"pred"}}]}``) or a plain list of
@@ -204,7 +207,7 @@ def read_examples(root: str | Path) -> tuple[list[Example], str | None]:
     evaluator = isinstance(raw, dict)
     if evaluator:
         image_root = raw.get("image_root")
-        raw = raw.get("examples", [])
+        raw = raw.get(which, [])
     if not isinstance(raw, list):
         return [], f"{path}: expected a list of examples"
     out = []
@@ -218,6 +221,19 @@ def read_examples(root: str | Path) -> tuple[list[Example], str | None]:
             continue
         out.append(Example(r.get("label"), _pred(r, "baseline"), _pred(r, "wsms"), file, idx, image_root))
     return out, None
+
+
+def example_counts(root: str | Path) -> dict:
+    """From ``root/examples.json``: the models compared and how many val images each list
+    was drawn from (``candidates``, ``reverse_candidates``); empty when unknown."""
+    try:
+        raw = json.loads((Path(root) / "examples.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    keep = {k: raw[k] for k in ("baseline", "wsms") if isinstance(raw.get(k), str)}
+    return keep | {k: raw[k] for k in ("candidates", "reverse_candidates") if isinstance(raw.get(k), int)}
 
 
 def resolve_example_path(example: Example, *roots: str | Path) -> Path | None:

@@ -307,7 +307,7 @@ def step_zoom(ctx: Context) -> None:
     c = ctx.cast
     st.markdown("A CNN learns objects at the size they had in its training photos. **Try:** drag the zoom "
                 "and watch each network's top guess for this photo of a cat.")
-    z = ctx.zoom = st.slider("Zoom", ui.ZOOM_MIN, ui.ZOOM_MAX, 1.0, 0.1, key="lesson_zoom", format="%.1fx")
+    z = ctx.zoom = st.slider("Zoom", ui.ZOOM_MIN, ui.ZOOM_MAX, 1.0, 0.1, key="lesson_zoom", format="%.1fx", **ui.LINK)
     models = [m for m in (load(c.baseline), load(c.wsms)) if m is not None]
     if not models:
         _no_model()

@@ -24,10 +24,13 @@ from .images import (
     load_sample,
     sample_photos,
 )
+from .links import LINK
 from .state import Selection, _stamp, gallery, load_error, load_models
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = ("Dataset (val split)", "Sample photos", "Upload your own", "Baseline wrong, WSMS right")
+SOURCES = ("Dataset (val split)", "Sample photos", "Upload your own", "Baseline wrong, WSMS right",
+           "Baseline right, WSMS wrong")
+EXAMPLE_LISTS = {SOURCES[3]: "examples", SOURCES[4]: "reverse"}  # their lists in examples.json
 
 
 def intro(what: str, paper: str) -> None:
@@ -83,7 +86,7 @@ def sidebar() -> Selection:
     broken = {k: load_error(k, _stamp(k)) for k in keys}
     picked = sb.multiselect("Models to compare", keys, default=catalog.default_selection(keys, broken),
                             format_func=lambda k: catalog.label_of(k) + (" (cannot load)" if broken[k] else ""),
-                            key="models", persist_state="session")
+                            key="models", persist_state="session", **LINK)
     models, errors = load_models(picked)
     for e in errors:
         sb.error(public(e))
@@ -97,8 +100,8 @@ def sidebar() -> Selection:
     image = _image_picker(sb, root)
     sb.caption("Zoom centre (fractions of width and height)")
     c1, c2 = sb.columns(2)
-    cx = c1.slider("centre x", 0.0, 1.0, 0.5, 0.05, key="cx", persist_state="session")
-    cy = c2.slider("centre y", 0.0, 1.0, 0.5, 0.05, key="cy", persist_state="session")
+    cx = c1.slider("centre x", 0.0, 1.0, 0.5, 0.05, key="cx", persist_state="session", **LINK)
+    cy = c2.slider("centre y", 0.0, 1.0, 0.5, 0.05, key="cy", persist_state="session", **LINK)
     on = presenter.toggle(sb)
     return Selection(image, models, (round(cy, 2), round(cx, 2)), root,
                      st.session_state.get("_image_error") if image is None else None, presenter=on)
@@ -111,19 +114,32 @@ def _image_error(sb, message: str) -> None:
 
 
 def _image_picker(sb, root: Path) -> DecodedImage | None:
-    examples, ex_error = catalog.read_examples(root)
-    sources = list(SOURCES) if examples else list(SOURCES[:3])
-    source = sb.radio("Source", sources, key="source", persist_state="session")
+    lists = {s: catalog.read_examples(root, which) for s, which in EXAMPLE_LISTS.items()}
+    shared = bool(data_roots())
+    # No dataset on this server: open on the sample photos (the examples' files are in the dataset).
+    sources = [s for s in SOURCES
+               if (s not in EXAMPLE_LISTS and (shared or s != SOURCES[0])) or (shared and any(lists.get(s, ())))]
+    source = sb.radio("Source", sources, key="source", persist_state="session", on_change=_example_picked, **LINK)
+    if not shared:
+        sb.caption("This server shares no dataset, so it opens on the sample photos; whoever starts it can "
+                   "add one (`WSMS_DATA_ROOTS`).")
     if source == SOURCES[0]:
         return _dataset_image(sb)
     if source == SOURCES[1]:
-        name = sb.selectbox("Photo", sample_photos(), key="sample", persist_state="session")
+        name = sb.selectbox("Photo", sample_photos(), key="sample", persist_state="session", **LINK)
         return load_sample(name)
     if source == SOURCES[2]:
         return _uploaded_image(sb)
+    examples, ex_error = lists[source]
     if ex_error:
         _image_error(sb, public(ex_error))
-    return _example_image(sb, examples, root)
+    return _example_image(sb, examples, root, source)
+
+
+def _example_picked() -> None:
+    """An example is shown as the evaluator saw it: zoom 1, centred (the callback of its pickers)."""
+    if st.session_state.get("source") in EXAMPLE_LISTS:
+        st.session_state.update(zoom=1.0, cx=0.5, cy=0.5)
 
 
 def data_roots() -> list[roots.DataRoot]:
@@ -151,7 +167,7 @@ def _dataset_image(sb) -> DecodedImage | None:
                 "Try the sample photos or upload your own.")
         return None
     labels = [r.label for r in shared]
-    label = sb.selectbox("Dataset", labels, key="dataset", persist_state="session",
+    label = sb.selectbox("Dataset", labels, key="dataset", persist_state="session", **LINK,
                          help="The datasets this server shares; whoever starts the app chooses them.")
     root = roots.by_label(shared, label) or shared[0]
     try:
@@ -160,13 +176,13 @@ def _dataset_image(sb) -> DecodedImage | None:
         _image_error(sb, f"{public(str(e))}. Try the sample photos meanwhile.")
         return None
     sb.caption(f"{g.kind}: {g.split_note}.")
-    cls = sb.selectbox("Class", g.classes, key="data_class", persist_state="session")
+    cls = sb.selectbox("Class", g.classes, key="data_class", persist_state="session", **LINK)
     items = g.of_class(g.classes.index(cls))
     if not items:
         sb.warning(f"no images of class {cls}")
         return None
     i = sb.number_input(f"Image number (0-{len(items) - 1})", 0, len(items) - 1, 0, 1, key="data_index",
-                        persist_state="session")
+                        persist_state="session", **LINK)
     try:
         return g.load(items[int(i)])
     except ImageError as e:
@@ -174,17 +190,35 @@ def _dataset_image(sb) -> DecodedImage | None:
         return None
 
 
+def _upload_cleared() -> None:
+    """The uploader's own change: a new file replaces the kept one, its X clears it."""
+    if st.session_state.get("upload") is None:
+        _forget_upload()
+
+
+def _forget_upload() -> None:
+    st.session_state["_upload_cache"] = None
+
+
 def _uploaded_image(sb) -> DecodedImage | None:
     # No ``type=`` filter: the browser would refuse other files with a bare MIME-type
     # message; decode_image says what the file is and which formats work.
-    up = sb.file_uploader("Your image", key="upload",
+    up = sb.file_uploader("Your image", key="upload", on_change=_upload_cleared,
                           help=f"A photo in {FORMATS}; a big one is worked on at the resolution the 3x zoom "
                                "needs (the zoom crops it before shrinking to 32x32).")
+    cached = st.session_state.get("_upload_cache")
     if up is None:
-        return None
+        # The uploader is a new widget on every page: the photo is kept in the session
+        # (decoded, never written to disk) until it is replaced or cleared.
+        if cached is None or isinstance(cached[1], str):
+            sb.caption("Your photo stays in this browser session only: a link cannot carry it.")
+            return None
+        sb.caption(f"Showing your upload **{cached[1].name}**, kept while you switch pages: drop another "
+                   "photo to replace it.")
+        sb.button("Clear the upload", key="upload_clear", on_click=_forget_upload)
+        return cached[1]
     data = up.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
-    cached = st.session_state.get("_upload_cache")
     if cached and cached[0] == digest:  # decoding a big photo again on every rerun is slow
         result = cached[1]
     else:
@@ -202,13 +236,23 @@ def _uploaded_image(sb) -> DecodedImage | None:
     return result
 
 
-def _example_image(sb, examples: list[catalog.Example], root: Path) -> DecodedImage | None:
+def _example_image(sb, examples: list[catalog.Example], root: Path, source: str) -> DecodedImage | None:
     names = catalog.CIFAR10_CLASSES
-    labels = [f"{i}: {catalog.class_name(e.label, names)} (baseline said {catalog.class_name(e.baseline_pred, names)}"
-              f", WSMS said {catalog.class_name(e.wsms_pred, names)})" for i, e in enumerate(examples)]
-    i = sb.selectbox("Example", range(len(examples)), format_func=labels.__getitem__, key="example",
-                     persist_state="session")
-    ex = examples[int(i)]
+    # The labels are the options, so a link names the example as the list shows it.
+    labels = [f"#{i + 1} {catalog.class_name(e.label, names)}: baseline said "
+              f"{catalog.class_name(e.baseline_pred, names)}, WSMS said {catalog.class_name(e.wsms_pred, names)}"
+              for i, e in enumerate(examples)]
+    key = "example" if source == SOURCES[3] else "reverse"  # two lists: two widgets, two link parameters
+    i = labels.index(sb.selectbox("Example", labels, key=key, persist_state="session",
+                                  on_change=_example_picked, **LINK))
+    n = catalog.example_counts(root)
+    b, w = n.get("baseline", "the baseline"), n.get("wsms", "WSMS")
+    counts = (f" Of the val images, {n['candidates']} are {b} wrong and {w} right, {n['reverse_candidates']} "
+              "the other way round." if {"candidates", "reverse_candidates"} <= n.keys() else "")
+    which = f"{b} was wrong and {w} right" if key == "example" else f"{w} was wrong and {b} right"
+    sb.caption(f"{len(examples)} val images picked at random among those where {which}, at **zoom 1**; "
+               f"picking one sets the zoom to 1 and the centre to the middle.{counts}")
+    ex = examples[i]
     data = chosen_root()
     shared = [r.path for r in data_roots()] + [root]
     try:

@@ -10,6 +10,7 @@ The app-only code is split by job, and this module only gathers the names the pa
 Nothing here runs at import: the thread count is set by the app's entry (``app.py``).
 """
 
+from .links import LINK
 from .sidebar import REPO, SOURCES, chosen_root, data_roots, intro, need_image, page, public, sidebar, untrained_notice
 from .state import (
     Selection,
@@ -42,7 +43,7 @@ from .widgets import (
 )
 
 __all__ = [
-    "REPO", "SOURCES", "STAGE_NAMES", "ZOOM_MAX", "ZOOM_MIN", "Selection", "analysis", "animation",
+    "LINK", "REPO", "SOURCES", "STAGE_NAMES", "ZOOM_MAX", "ZOOM_MIN", "Selection", "analysis", "animation",
     "animation_token", "architecture", "baseline", "chosen_root", "class_index", "class_picker", "complexity_table",
     "current_input", "data_roots", "fig1_rows", "gallery", "intro", "load_models", "model", "model_costs",
     "need_image", "page", "pick_model", "public", "sidebar", "stage_toggles", "sweeps", "sync_animation",

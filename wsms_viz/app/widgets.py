@@ -15,6 +15,7 @@ import torch
 from . import catalog, predict
 from .framing import frame, network_inputs
 from .images import ImageError
+from .links import LINK
 from .sidebar import chosen_root
 from .state import Selection, _fig1, gallery
 
@@ -28,7 +29,7 @@ def zoom_slider(where=None) -> float:
     """The zoom slider; its value (key ``zoom``) is kept across pages for the session."""
     where = where or st
     return float(where.slider(
-        "Zoom", ZOOM_MIN, ZOOM_MAX, 1.0, 0.1, key="zoom", format="%.1fx", persist_state="session",
+        "Zoom", ZOOM_MIN, ZOOM_MAX, 1.0, 0.1, key="zoom", format="%.1fx", persist_state="session", **LINK,
         help="1x is the image as it is; 2x crops half its width around the centre and enlarges "
              "it; 0.5x shrinks it to half size inside a grey frame.",
     ))
@@ -50,15 +51,24 @@ def stage_toggles(where, models: list[catalog.LoadedModel]) -> tuple[bool, ...]:
     # A row that wraps, each toggle as wide as its label: fixed columns cut the labels off
     # at 1024 px (three columns in two fifths of the page).
     row = where.container(horizontal=True)
-    return tuple(row.toggle(f"stage {s + 1}", True, key=f"stage_{s}", help=f"stage {s + 1} sees the "
+    return tuple(row.toggle(f"stage {s + 1}", True, key=f"stage_{s}", **LINK, help=f"stage {s + 1} sees the "
                                 f"image at {STAGE_NAMES[min(s, len(STAGE_NAMES) - 1)]}") for s in range(n))
 
 
-def class_picker(where, sweeps: list[predict.Sweep], label: str | None) -> str:
-    """The class whose probability the curve follows: the true one, else the first model's guess."""
+def class_picker(where, sweeps: list[predict.Sweep], label: str | None, image_key: str = "") -> str:
+    """The class whose probability the curve follows: the true one, else the first model's guess.
+
+    Kept (and in the link) while the image stays; a new image starts from its own default.
+    """
     classes = list(sweeps[0].classes)
     default = label if label in classes else sweeps[0].top(1.0, 1)[0][0]
-    return where.selectbox("Class to follow", classes, index=classes.index(default), key=f"follow_{label}")
+    state = st.session_state
+    if state.get("_follow_image", image_key) != image_key or state.get("follow") not in (*classes, None):
+        state["follow"] = default
+    state["_follow_image"] = image_key
+    # The default only for a widget that has no value yet (else Streamlit warns of two).
+    kw = {} if "follow" in state else {"index": classes.index(default)}
+    return where.selectbox("Class to follow", classes, key="follow", **LINK, **kw)
 
 
 # The top-5 tables: one card per model with a fixed width, in a horizontal container that
@@ -105,7 +115,7 @@ def pick_model(where, sel: Selection, key: str, multi_stage: bool = True) -> cat
         where.info("Pick a multi-stage model (WSMS-Net or MS-Net) in the sidebar for this view.")
         return None
     labels = [m.label for m in models]
-    return models[labels.index(where.selectbox("Model", labels, key=key))]
+    return models[labels.index(where.selectbox("Model", labels, key=key, **LINK))]
 
 
 def baseline(sel: Selection) -> catalog.LoadedModel | None:
@@ -116,7 +126,7 @@ def class_index(where, m: catalog.LoadedModel, sel: Selection, key: str) -> int 
     """A class to explain: the predicted one (None) or one picked by name."""
     options = ["the predicted class"] + list(m.classes)
     default = options.index(sel.image.label) if sel.image.label in options else 0
-    pick = where.selectbox("Class to explain", options, index=default, key=key)
+    pick = where.selectbox("Class to explain", options, index=default, key=key, **LINK)
     return None if pick == options[0] else m.classes.index(pick)
 
 

@@ -267,16 +267,20 @@ def compare(rows: list[Row], baseline: Row, resamples: int = 2000,
 # --- the paper's Fig. 5 examples ------------------------------------------------------
 
 def select_examples(labels: Tensor, baseline_probs: Tensor, wsms_probs: Tensor, n: int,
-                    seed: int = 0) -> tuple[list[int], list[int]]:
+                    seed: int = 0) -> tuple[list[int], list[int], list[int]]:
     """Positions of up to ``n`` random images the baseline gets wrong and the WSMS-Net
-    right (Fig. 5(a)), and of as many random images of all (Fig. 5(b)), each sorted."""
+    right (Fig. 5(a)), of as many random images of all (Fig. 5(b)), and of up to ``n``
+    the other way round (baseline right, WSMS wrong: the paper shows none, and without
+    them the first list is cherry-picked), each sorted."""
     b_ok = baseline_probs.argmax(1) == labels
     w_ok = wsms_probs.argmax(1) == labels
     candidates = (~b_ok & w_ok).nonzero().flatten()
     g = torch.Generator().manual_seed(seed)
     chosen = candidates[torch.randperm(len(candidates), generator=g)[:n]]
     random = torch.randperm(len(labels), generator=g)[:len(chosen)]
-    return sorted(chosen.tolist()), sorted(random.tolist())
+    other = (b_ok & ~w_ok).nonzero().flatten()  # drawn last: the first two lists stay as they were
+    reverse = other[torch.randperm(len(other), generator=g)[:n]]
+    return sorted(chosen.tolist()), sorted(random.tolist()), sorted(reverse.tolist())
 
 
 def example_records(positions: list[int], data: Dataset, val_index: list[int], labels: Tensor,
@@ -513,8 +517,9 @@ def _write_examples(rows: list[Row], baseline: Row, data: Dataset, labels: Tenso
     examples = None
     wsms = pick_wsms(rows, args.wsms)
     if args.examples > 0 and wsms is not None and wsms is not baseline:
-        chosen, random = select_examples(labels, baseline.probs1, wsms.probs1, args.examples, args.seed)
-        n_cand = int(((baseline.probs1.argmax(1) != labels) & (wsms.probs1.argmax(1) == labels)).sum())
+        chosen, random, reverse = select_examples(labels, baseline.probs1, wsms.probs1, args.examples, args.seed)
+        b_ok, w_ok = baseline.probs1.argmax(1) == labels, wsms.probs1.argmax(1) == labels
+        n_cand, n_rev = int((~b_ok & w_ok).sum()), int((b_ok & ~w_ok).sum())
         out = args.examples_out or _common_parent([r.path for r in rows if not r.tta]) / "examples.json"
         kind, path = parse_source(data.source)
         examples = {
@@ -522,13 +527,15 @@ def _write_examples(rows: list[Row], baseline: Row, data: Dataset, labels: Tenso
             "image_root": str(imagefolder_root(path)) if kind == "imagefolder" else None,
             "split": "val" if not args.val_subset else f"val, random {len(labels)}",
             "zoom": 1.0, "baseline": baseline.label, "wsms": wsms.label,
-            "candidates": n_cand, "seed": args.seed,
+            "candidates": n_cand, "reverse_candidates": n_rev, "seed": args.seed,
             "examples": example_records(chosen, data, val_index, labels, baseline, wsms),
             "random": example_records(random, data, val_index, labels, baseline, wsms),
+            "reverse": example_records(reverse, data, val_index, labels, baseline, wsms),
         }
         atomic_write_json(out, examples)
         print(f"wrote {out}: {len(chosen)} of the {n_cand} val images {baseline.label} gets wrong and "
-              f"{wsms.label} right (paper Fig. 5(a)), and {len(random)} random val images (Fig. 5(b))")
+              f"{wsms.label} right (paper Fig. 5(a)), {len(random)} random val images (Fig. 5(b)), and "
+              f"{len(reverse)} of the {n_rev} the other way round")
     elif args.examples > 0:
         print("no examples.json: it needs a baseline and a different wsms_* checkpoint")
     return examples
