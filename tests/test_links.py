@@ -30,7 +30,8 @@ def env(tmp_path_factory):
         "examples": [{"file": f"bird/{n}.jpg", "index": i, "label": "bird", "baseline": {"pred": "cat"},
                       "wsms": {"pred": "bird"}} for i, n in enumerate((4500, 4501))],
         "reverse": [{"file": f"automobile/{n}.jpg", "index": i, "label": "automobile",
-                     "baseline": {"pred": "automobile"}, "wsms": {"pred": "bird"}} for i, n in enumerate((4500, 4501))]}))
+                     "baseline": {"pred": "automobile"}, "wsms": {"pred": "bird"}}
+                    for i, n in enumerate((4500, 4501))]}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WSMS_CHECKPOINTS", str(ckpts))
         mp.setenv("WSMS_DATA_ROOTS", f"tiny={data}")
@@ -224,7 +225,8 @@ def test_both_example_lists_reset_the_zoom_and_say_how_they_were_chosen(env):
     at.sidebar.radio(key="source").set_value("Baseline right, WSMS wrong").run()
     assert not at.exception
     assert at.slider(key="zoom").value == 1.0 and at.slider(key="cx").value == 0.5
-    assert at.sidebar.selectbox(key="reverse").value.startswith("#1 automobile: baseline said automobile, WSMS said bird")
+    first = at.sidebar.selectbox(key="reverse").value
+    assert first.startswith("#1 automobile: baseline said automobile, WSMS said bird")
     assert any("at **zoom 1**" in c.value and "wsms_resnet20 was wrong and resnet20 right" in c.value
                for c in at.sidebar.caption)
     at.slider(key="zoom").set_value(2.0).run()
