@@ -32,19 +32,18 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
+sys.path.insert(0, str(REPO / "scripts"))
+import appserver  # noqa: E402  (scripts/appserver.py: start the app, find Chromium)
+
+# Thirty pages in one browser: none may be throttled as a background tab.
+CHROMIUM_ARGS = [*appserver.CHROMIUM_ARGS, "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
                  "--disable-backgrounding-occluded-windows"]
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -95,26 +94,8 @@ def memory_mb(pid: int) -> tuple[float, float]:
 
 # --- the server -------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(port: int, gc: bool) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--runner.postScriptGC", "true" if gc else "false"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not start")
+    return appserver.start_server(port, None, "--runner.postScriptGC", "true" if gc else "false")
 
 
 # --- one student ------------------------------------------------------------------------
@@ -235,7 +216,7 @@ async def protocol_student(url: str, releases: int, pause: float, rng: random.Ra
 
 
 async def run_protocol(n: int, releases: int, pause: float, gc: bool, seed: int) -> dict:
-    port = free_port()
+    port = appserver.free_port()
     server = start_server(port, gc)
     try:
         url = f"ws://127.0.0.1:{port}/_stcore/stream"
@@ -274,11 +255,11 @@ def _summary(n, lat, missed, load_s, wall, server_cpu, client_cpu, rss, peak, lo
 async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, seed: int) -> dict:
     from playwright.async_api import async_playwright
 
-    port = free_port()
+    port = appserver.free_port()
     server = start_server(port, gc)
     try:
         url = f"http://127.0.0.1:{port}/"
-        chromium = os.environ.get("WSMS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+        chromium = appserver.chromium_path()
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             t = time.perf_counter()

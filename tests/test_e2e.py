@@ -6,66 +6,13 @@ scripts/test.sh installs chromium when it is missing; this test fails rather tha
 without it, so CI always runs it.
 """
 
-import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from app_fixtures import make_checkpoint, make_dataset
+from appserver import CHROMIUM_ARGS, chromium_path, running_server  # scripts/appserver.py
 from PIL import Image
-
-REPO = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def chromium_path() -> str:
-    path = os.environ.get("WSMS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    assert path, "no chromium on PATH: run scripts/test.sh (it installs Debian's chromium) or set WSMS_CHROMIUM"
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, env: dict) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                if r.read() == b"ok":
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise AssertionError(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
-
-
-@contextlib.contextmanager
-def running_server(env: dict):
-    """``streamlit run app.py`` on a free port for the block; yields its URL, then stops it."""
-    port = free_port()
-    proc = start_server(port, env)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from app_fixtures import make_checkpoint, make_dataset
+from appserver import CHROMIUM_ARGS, chromium_path, running_server
 from PIL import Image
-from test_e2e import CHROMIUM_ARGS, chromium_path, drag, probability_texts, running_server, wait_for
+from test_e2e import drag, probability_texts, wait_for
 
 pytestmark = pytest.mark.slow
 
