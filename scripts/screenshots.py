@@ -23,7 +23,7 @@ VIEWS = {
     "lesson": ("lesson", {}, (1400, 900), "2. The idea"),
     "zoom_compare": ("", {**CAT, **MODELS, "zoom": "2.0"}, (1400, 900), "top guess"),
     "presenter": ("", {**CAT, **MODELS, "zoom": "0.6", "presenter": "true"}, (1280, 720), "top guess"),
-    "attributions": ("attributions", {**CAT, "zoom": "1.5", "attr_method": "integrated_gradients"}, (1400, 900),
+    "attributions": ("attributions", {**CAT, "zoom": "1.5", "attr_method": "integrated gradients"}, (1400, 900),
                      "Explaining class"),
     "scale_robustness": ("scale_robustness", {}, (1400, 900), "Scale robustness"),
 }

@@ -245,3 +245,11 @@ def test_with_no_dataset_the_app_opens_on_the_sample_photos(env, monkeypatch):
         assert not at.error and not at.sidebar.error, page
         assert any("shares no dataset" in c.value for c in at.sidebar.caption)
         assert not any("Pick an image" in i.value for i in at.info), page
+
+
+def test_the_readme_lists_every_link_parameter():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [k for k in links.PARAMS if f"| `{k}` |" not in readme]
+    assert not missing, f"README's link table lacks {missing}"
