@@ -235,11 +235,7 @@ async def run_protocol(n: int, releases: int, pause: float, gc: bool, seed: int)
         rss, peak = memory_mb(server.pid)
         load = os.getloadavg()[0]
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        appserver.stop(server)
     return _summary(n, lat, missed, load_s, wall, s1 - s0, b1 - b0, rss, peak, load)
 
 
@@ -280,11 +276,7 @@ async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, 
             load = os.getloadavg()[0]
             await browser.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        appserver.stop(server)
     return _summary(n, lat, missed, load_s, wall, s1 - s0, b1 - b0, rss, peak, load)
 
 

@@ -8,6 +8,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium (Debian's, scripts/appserver.py) for a module's browser tests."""
+    from appserver import CHROMIUM_ARGS, chromium_path
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """Every test runs on one CPU thread and leaves torch's global settings as it found them.

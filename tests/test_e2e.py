@@ -55,6 +55,15 @@ def wait_for(pg, predicate, timeout=60.0, what=""):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def upload_file(pg, path):
+    """Picks "Upload your own" and sends ``path`` through the real file input; returns the input."""
+    pg.get_by_text("Upload your own").click()
+    upload = pg.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    upload.wait_for(state="attached", timeout=30000)
+    upload.set_input_files(str(path))
+    return upload
+
+
 def drag(pg, handle, dx: float, steps: int = 12, release: bool = True):
     box = handle.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -104,12 +113,9 @@ def test_drag_zoom_and_upload_in_a_real_browser(page, tmp_path):
     wait_for(pg, lambda: current.text_content().endswith(f"{zoom:.1f}x"), 30, "the animation to follow the slider")
 
     # Upload a photo through the real file input.
-    pg.get_by_text("Upload your own").click()
-    upload = pg.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    upload.wait_for(state="attached", timeout=30000)
     photo = tmp_path / "red_square.png"
     Image.new("RGB", (120, 80), (220, 20, 20)).save(photo)
-    upload.set_input_files(str(photo))
+    upload = upload_file(pg, photo)
     wait_for(pg, lambda: "red_square.png" in " ".join(pg.locator('[data-testid="stCaptionContainer"]')
                                                       .all_inner_texts()), 60, "the uploaded image to be used")
     wait_for(pg, lambda: len(probability_texts(pg)) == 2, 60, "predictions for the upload")

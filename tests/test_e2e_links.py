@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from app_fixtures import make_checkpoint, make_dataset
-from appserver import CHROMIUM_ARGS, chromium_path, running_server
+from appserver import running_server
 from PIL import Image
-from test_e2e import drag, probability_texts, wait_for
+from test_e2e import drag, probability_texts, upload_file, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -27,16 +27,6 @@ def server(tmp_path_factory):
            "WSMS_DATA_ROOTS": f"tiny={make_dataset(base / 'data')}"}
     with running_server(env) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def main_text(pg) -> str:
@@ -111,12 +101,9 @@ def test_an_upload_stays_across_pages(server, browser, tmp_path):
     pg = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     pg.goto(server)
     wait_for(pg, lambda: len(probability_texts(pg)) == 3, 90, "the first view")
-    pg.get_by_text("Upload your own").click()
-    upload = pg.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    upload.wait_for(state="attached", timeout=30000)
     photo = tmp_path / "blue_square.png"
     Image.new("RGB", (90, 90), (20, 20, 220)).save(photo)
-    upload.set_input_files(str(photo))
+    upload_file(pg, photo)
     wait_for(pg, lambda: "Image: blue_square.png" in main_text(pg), 60, "the upload to be shown")
     pg.get_by_role("link", name="2 Receptive fields").click()
     wait_for(pg, lambda: "/receptive_fields" in pg.url, 60, "the receptive fields page")
