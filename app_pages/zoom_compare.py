@@ -50,5 +50,5 @@ live()
 verdicts.show(verdicts.zoom_verdict(sweeps, cls))
 st.caption("Drag the slider under the figure for a live preview: the browser already holds every zoom "
            "step. The Zoom slider above sets the zoom the other pages use.")
-st.plotly_chart(Prebuilt(ui.animation(*args, cls, _pixels=sel.image.pixels)), key="zoom_animation",
-                config={"displayModeBar": False})
+ui.chart(Prebuilt(ui.animation(*args, cls, _pixels=sel.image.pixels)), key="zoom_animation",
+         config={"displayModeBar": False})
