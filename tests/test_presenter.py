@@ -1,5 +1,10 @@
 """Presenter view (issue 12): every chart's text at 16 px or more without touching the
-cached figure, on every page when the link says ``?presenter=true``."""
+cached figure, and the zoom page's first screen (image, slider, each model's top guess,
+the verdict) when the link says ``?presenter=true``.
+
+The browser checks (what is on the first screen at 1280x720, nothing overlapping at
+1024x768) are in tests/test_e2e_layout.py.
+"""
 
 import copy
 import json
@@ -67,7 +72,7 @@ def app_figures(animation) -> dict[str, go.Figure]:
         "contributions": figures.contributions_figure(stage_contributions(m, normalize(img)), catalog.CIFAR10_CLASSES),
         "accuracy": accuracy_figure([Curve("resnet20", [0.5, 1.0, 2.0], [0.3, 0.5, 0.4], None)]),
         "architecture": diagram(trace(m)),
-        "animation": animation_figure(*animation, "cat", 1.0),
+        "animation": animation_figure(*animation, "cat", 1.0, presenter=True),
     }
 
 
@@ -107,7 +112,63 @@ def test_bigger_on_the_cached_animation_dict_copies_only_what_it_changes(animati
         presenter.bigger([1, 2])
 
 
+def test_presenter_animation_keeps_its_frames_and_differs_only_in_layout(animation):
+    plain = animation_figure(*animation, "cat", 1.0).to_dict()
+    big = animation_figure(*animation, "cat", 1.0, presenter=True).to_dict()
+    assert json.dumps(plain["frames"], default=str) == json.dumps(big["frames"], default=str)
+    assert [t.get("name") for t in plain["data"]] == [t.get("name") for t in big["data"]]
+    assert big["layout"]["height"] > plain["layout"]["height"]
+    assert big["layout"]["yaxis3"]["side"] == "right"  # class names beside the bars, not over the input image
+    assert [s["label"] for s in big["layout"]["sliders"][0]["steps"]] == [f"{z:.1f}" for z in predict.ZOOMS]
+
+
+def test_a_top_guess_line_is_in_the_models_colour_and_escaped():
+    from wsms_viz.palette import model_color
+
+    line = presenter.top1_line("wsms_resnet20", "wsms_resnet20", "cat", 0.931)
+    assert model_color("wsms_resnet20") in line and "cat 93.1%" in line and "solid" in line
+    variant = presenter.top1_line("resnet20 + multi-scale", "resnet20", "dog", 0.5)
+    assert model_color("resnet20") in variant and "dashed" in variant
+    assert "<b>" not in presenter.top1_line("<b>x</b>", "", "<i>", 0.1)
+
+
+def test_the_networks_input_is_upscaled_with_square_pixels():
+    x = torch.rand(3, 32, 32)
+    big = presenter.upscaled(x)
+    assert big.shape == (presenter.IMAGE_PX, presenter.IMAGE_PX, 3) and big.dtype == np.uint8
+    assert (big[:10, :10] == big[0, 0]).all()  # one network pixel, one 10x10 block
+    assert np.array_equal(big[::10, ::10], (x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
 # ---------------------------------------------------------------- the app (AppTest)
+
+def presenter_lines(at) -> list[str]:
+    return [m.value for m in at.markdown if 'class="wsms-top1"' in m.value]
+
+
+def test_the_link_turns_presenter_view_on_and_the_zoom_page_shows_its_first_screen(env):  # noqa: F811
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["presenter"] = "true"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.toggle(key="presenter").value is True
+    lines = presenter_lines(at)
+    assert len(lines) == 2 and all("%" in line for line in lines)  # resnet20 and wsms_resnet20
+    assert any("resnet20</span>" in line for line in lines) and any("wsms_resnet20</span>" in line for line in lines)
+    assert len(at.success) == 1  # the verdict, once (beside the image, not again below)
+    assert len(at.get("image")) == 1  # the network's input, 320 px
+    assert not any("Zoom into the image" in m.value for m in at.markdown)  # the intro stays off the projector
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert not too_small(spec)
+    before = presenter_lines(at)
+    at.slider(key="zoom").set_value(2.5).run()  # the same slider, inside the fragment
+    assert not at.exception, at.exception
+    assert presenter_lines(at) != before and any("at 2.5x" in m.value for m in at.markdown)
+    at.toggle(key="presenter").set_value(False).run()
+    assert not at.exception and not presenter_lines(at)
+    assert any("Zoom into the image" in m.value for m in at.markdown)
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["height"] == 640  # the page as before
+
 
 def test_presenter_view_every_page_runs_with_bigger_charts(env):  # noqa: F811
     # By the link, on every page: a URL-bound toggle takes the URL's value, and AppTest's

@@ -5,23 +5,30 @@ teacher can hand out a link that opens in presenter view. When it is on:
 
 * every Plotly chart the pages draw through :func:`chart` gets its text at
   :data:`MIN_FONT` pixels or more (:func:`bigger`, a pure function on the figure);
-* :func:`style` makes the body text, captions and tables a little larger.
+* :func:`style` makes the body text, captions and tables a little larger;
+* the zoom page opens with :func:`zoom_screen`: the image the networks see, the zoom
+  slider, each model's top guess in the model's colour and the verdict, on one screen
+  of a 1280x720 projector.
 
 With it off, none of this is drawn and the pages are as they were.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import html
+from collections.abc import Mapping, Sequence
 from numbers import Number
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from ..palette import model_color
 from .zoom_figures import Prebuilt
 
 KEY = "presenter"
 MIN_FONT = 16  # pixels: plot text a back row can read (issue 12)
+IMAGE_PX = 320  # the network's 32x32 input, each pixel drawn as a 10x10 square
 
 
 def toggle(where=None) -> bool:
@@ -173,6 +180,10 @@ def chart(fig, *, key: str, where=None, **kwargs):
 
 # Larger body text, captions, widget labels and tables in the main area only (the
 # sidebar keeps its size: it is narrow). Sizes in rem, so they follow the browser's.
+# Less room above the title (Streamlit's 6rem leaves 96 px empty on a 720 px screen);
+# 3.5rem still clears the toolbar. The answers beside the zoom page's image wrap under
+# it rather than shrink below 13rem (see zoom_screen); a top-guess line's margin undoes
+# most of the -1rem Streamlit gives the foot of every markdown block.
 _CSS = """<style>
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
@@ -181,9 +192,84 @@ _CSS = """<style>
 [data-testid="stMain"] [data-testid="stWidgetLabel"] p { font-size: 1.05rem; }
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] table { font-size: 1rem; }
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] table p { font-size: inherit; }
+[data-testid="stMain"] [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
+[data-testid="stMain"] [data-testid="stLayoutWrapper"]:has(> .st-key-presenter_answers) { flex: 1 1 13rem; }
+[data-testid="stMain"] .wsms-top1 { line-height: 1.25; margin-bottom: 1.3rem; }
+[data-testid="stMain"] .wsms-top1 .model { font-size: 1.05rem; font-weight: 600; }
+[data-testid="stMain"] .wsms-top1 .guess { font-size: 1.6rem; font-weight: 700; white-space: nowrap; }
 </style>"""
 
 
 def style() -> None:
     """The presenter view's CSS (a style-only ``st.html``: it takes no room on the page)."""
     st.html(_CSS)
+
+
+# ---------------------------------------------------------------- the zoom page
+
+def upscaled(x, px: int = IMAGE_PX) -> np.ndarray:
+    """A ``(3, H, W)`` image in [0, 1] as ``(px, px, 3)`` uint8, each pixel a square block
+    (nearest neighbour: the 32 pixels the network sees stay visible as pixels).
+
+    Example:
+        >>> upscaled(np.ones((3, 32, 32)) * 0.5).shape
+        (320, 320, 3)
+    """
+    a = np.asarray(x, dtype=np.float32).transpose(1, 2, 0)
+    a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+    reps = max(1, px // a.shape[0])
+    return np.repeat(np.repeat(a, reps, axis=0), reps, axis=1)
+
+
+def top1_line(label: str, model: str, cls: str, p: float) -> str:
+    """One model's top guess as HTML in the model's colour (label and class escaped); a
+    variant of the model (its multi-scale average, a lesion) has a dashed bar, as its
+    bars are hatched in the zoom animation.
+
+    Example:
+        >>> top1_line("resnet20", "resnet20", "cat", 0.931)  # doctest: +ELLIPSIS
+        '<div class="wsms-top1" ...><span class="model">resnet20</span> <span class="guess">cat 93.1%</span></div>'
+    """
+    color = model_color(model or label)
+    line = "dashed" if model and label != model else "solid"
+    return (f'<div class="wsms-top1" style="color: {color}; border-left: 6px {line} {color}; padding-left: 0.5rem">'
+            f'<span class="model">{html.escape(label)}</span> '
+            f'<span class="guess">{html.escape(cls)} {p:.1%}</span></div>')
+
+
+def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, image_name: str = "") -> float:
+    """The zoom page's first screen in presenter view, returning the zoom.
+
+    Left, the image the networks see at the zoom, :data:`IMAGE_PX` pixels wide; right,
+    the zoom slider, each sweep's top guess with its probability in its model's colour,
+    and the verdict. Called inside the page's ``st.fragment``, so a slider release
+    redraws only this and the top-5 tables.
+
+    Args:
+        sweeps: the :class:`~wsms_viz.app.predict.Sweep` of each table on the page.
+        image_at: ``zoom -> (3, 32, 32)`` image in [0, 1] the networks see.
+        zoom_slider: draws the page's zoom slider and returns its value (the one widget,
+            key ``zoom``, the other pages share); called inside the right-hand column.
+        verdict: the page's sentence (:func:`wsms_viz.app.verdicts.zoom_verdict`).
+        image_name: what the image is (its name, its true class), for the caption.
+    """
+    from .verdicts import show
+
+    # A row that wraps: the image keeps its width, the answers take the rest, and go
+    # under the image where less than 13rem is left (the style's flex basis), rather
+    # than being squeezed to nothing or covered by the image.
+    with st.container(key="presenter_screen", horizontal=True, gap="medium"):
+        left = st.container(width=IMAGE_PX, key="presenter_image")
+        right = st.container(key="presenter_answers")
+    with right:
+        zoom = zoom_slider()
+        with st.container(key="presenter_top1", gap=None):
+            for s in sweeps:
+                cls, p = s.top(zoom, 1)[0]
+                st.markdown(top1_line(s.label, s.model, cls, p), unsafe_allow_html=True)
+        show(verdict)
+    with left:
+        st.image(upscaled(image_at(zoom)), width=IMAGE_PX,
+                 caption=f"{image_name + ': ' if image_name else ''}what the networks see at {zoom:.1f}x "
+                         "(32x32 pixels)")
+    return zoom
