@@ -21,7 +21,7 @@ labels = [m.label for m in sel.models]
 pick = st.selectbox("Model", labels, index=next((i for i, m in enumerate(sel.models) if not m.is_baseline), 0),
                     key="arch_model")
 arch, fig = ui.architecture(sel.models[labels.index(pick)].key)
-st.plotly_chart(fig, key="arch_diagram", config={"displayModeBar": False})
+ui.chart(fig, key="arch_diagram", config={"displayModeBar": False})
 shared = arch.params_unshared - arch.params_total
 if shared:
     st.caption(f"Sharing saves {shared:,} parameters: {arch.params_total:,} instead of {arch.params_unshared:,}.")

@@ -42,22 +42,22 @@ st.caption(f"Explaining class **{m.classes[attr.target]}** (logit {attr.logit:.2
 st.caption("Colours: **one scale for all panels**, so their strengths compare." if shared else
            "Colours: **one scale per panel**: each map's strongest pixel is the darkest, so strengths do "
            "not compare across panels (the bars below do that).")
-st.plotly_chart(figures.heatmap_overlays(ui.current_input(sel, zoom), maps, titles, shared_scale=shared),
-                key="attr_maps")
+ui.chart(figures.heatmap_overlays(ui.current_input(sel, zoom), maps, titles, shared_scale=shared),
+         key="attr_maps")
 left, right = st.columns(2)
-left.plotly_chart(figures.stage_bars(attr.shares, "share of the attribution per stage", "share", percent=True),
-                  key="attr_shares")
+ui.chart(figures.stage_bars(attr.shares, "share of the attribution per stage", "share", percent=True),
+         key="attr_shares", where=left)
 verdicts.show(verdicts.attribution_verdict(attr.shares, zoom), left)
 if right.toggle("Shares across zoom", key="attr_sweep",
                 help="Runs the method at 6 zooms from 0.5x to 3x (slow with Integrated Gradients)."):
     z = ui.analysis(attribution.stage_shares_across_zoom, m, sel, 1.0, normalized=False,
                     factors=(0.5, 0.75, 1.0, 1.5, 2.0, 3.0), target=attr.target, method=method)
-    right.plotly_chart(figures.shares_vs_zoom_figure(z, current=zoom), key="attr_zoom_shares")
+    ui.chart(figures.shares_vs_zoom_figure(z, current=zoom), key="attr_zoom_shares", where=right)
     verdicts.show(verdicts.shares_move_verdict(z.factors, z.shares), right)
 st.subheader(f"Over the val set: how {m.label}'s stage shares move with zoom")
 st.caption(study_view.regime_caption(m.card))
 shares = study_view.stage_share_figure(m.card)
 if shares is not None:
-    st.plotly_chart(shares, key="attr_study_shares")
+    ui.chart(shares, key="attr_study_shares")
 else:
     st.info("Its card has no stage study: run `python -m wsms_viz.evaluation.study` on the checkpoint.")

@@ -29,21 +29,21 @@ st.caption("How big each stage's weights are: the square root of the sum of thei
            "matrix's length, like a vector's). Left: all of a stage's weights; right: divided by the square "
            "root of its channel count, so stage 1's 64 channels and stage 3's 16 compare fairly.")
 left, right = st.columns(2)
-left.plotly_chart(figures.stage_bars(w.norms, "size of each stage's weights", "size (all channels)"),
-                  key="int_norms")
-right.plotly_chart(figures.stage_bars(w.norms_per_channel, "the same, per input channel", "size per channel"),
-                   key="int_norms_per_channel")
+ui.chart(figures.stage_bars(w.norms, "size of each stage's weights", "size (all channels)"),
+         key="int_norms", where=left)
+ui.chart(figures.stage_bars(w.norms_per_channel, "the same, per input channel", "size per channel"),
+         key="int_norms_per_channel", where=right)
 st.markdown(f"**Every weight** ({w.matrix.shape[0]} outputs x {w.matrix.shape[1]} input channels)")
 st.caption("One column per channel of the concatenation (stage 1's, then stage 2's, then stage 3's, under "
            "their coloured bands), one row per output; red pushes up, blue pushes down. A stage whose part "
            "looks pale is used little.")
-st.plotly_chart(figures.integration_weights_figure(w), key="int_weights")
+ui.chart(figures.integration_weights_figure(w), key="int_weights")
 c = ui.analysis(integration.stage_contributions, m, sel, zoom, target=target)
 st.subheader(f"This image at {zoom:.1f}x: class {m.classes[c.target]} (score {c.logit:.2f})")
 st.caption("Switching stages off (left bars, middle bars) and, right bars, the score split into one part per "
            "stage, keeping each ReLU on or off as it is for this image, so the parts add up exactly.")
 verdicts.show(verdicts.integration_verdict(c.logit_drop, c.feature_shares, m.classes[c.target]))
 left, right = st.columns(2)
-left.plotly_chart(figures.contributions_figure(c, m.classes), key="int_contrib")
-right.plotly_chart(figures.stage_bars(c.feature_shares, "share of the pooled feature per stage", "share",
-                                      percent=True), key="int_feature_shares")
+ui.chart(figures.contributions_figure(c, m.classes), key="int_contrib", where=left)
+ui.chart(figures.stage_bars(c.feature_shares, "share of the pooled feature per stage", "share",
+                            percent=True), key="int_feature_shares", where=right)

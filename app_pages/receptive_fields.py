@@ -43,10 +43,10 @@ for model, where in ((m, "WSMS / MS"), (ui.baseline(sel), "baseline")):
         st.caption(f"Stage {', '.join(map(str, missing))} has no block {b + 1}: it stops earlier, its map "
                    "already at the last size.")
     left, right = st.columns([1, 2])
-    left.plotly_chart(figures.field_boxes_figure(x, boxes), key=f"rf_boxes_{where}")
+    ui.chart(figures.field_boxes_figure(x, boxes), key=f"rf_boxes_{where}", where=left)
     erf = ui.analysis(receptive_field.effective_receptive_fields, model, sel, zoom, position=(row, col), block=b)
-    right.plotly_chart(figures.heatmap_overlays(x, erf, [f"stage {bx.stage + 1} (effective)" for bx in boxes],
-                                                opacity=0.5, with_image=True), key=f"rf_erf_{where}")
+    ui.chart(figures.heatmap_overlays(x, erf, [f"stage {bx.stage + 1} (effective)" for bx in boxes],
+                                      opacity=0.5, with_image=True), key=f"rf_erf_{where}", where=right)
     note = receptive_field.final_field_note(model.model)
     if note:
         st.caption(note)

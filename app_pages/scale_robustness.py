@@ -25,7 +25,7 @@ tta = st.toggle("Add VGG multi-scale averaging (+TTA, dashed)", key="robustness_
 curves, missing = robustness.accuracy_curves(sel.models, tta)
 verdicts.show(verdicts.robustness_verdict(sel.models))
 if curves:
-    st.plotly_chart(robustness.accuracy_figure(curves), key="acc_vs_zoom")
+    ui.chart(robustness.accuracy_figure(curves), key="acc_vs_zoom")
 if missing:
     st.info(f"No scale-robustness curve in the card of: {', '.join(missing)}. "
             "Run `python -m wsms_viz.evaluation.evaluate` on the checkpoint to measure it.")
@@ -48,7 +48,7 @@ study = study_view.study_cards(sel.checkpoint_root)  # every studied checkpoint,
 if study:
     st.caption("Every checkpoint the study measured (`python -m wsms_viz.evaluation.study`), one panel per training "
                "regime; grey: the zooms that regime trained on. Log zoom axis, 0.25x to 4x; bands: 95% intervals.")
-    st.plotly_chart(study_view.regime_figure(study), key="study_curves")
+    ui.chart(study_view.regime_figure(study), key="study_curves")
     st.dataframe(study_view.inout_rows(study), hide_index=True)
     for question, answer in study_view.question_sentences(study):
         st.markdown(f"**{question}** {answer}")
@@ -69,6 +69,6 @@ with st.expander("The paper's Tables 1 and 2 beside our counts"):
 st.subheader("Training curves")
 fig, no_log = robustness.training_figure(sel.models)
 if fig is not None:
-    st.plotly_chart(fig, key="training_curves")
+    ui.chart(fig, key="training_curves")
 if no_log:
     st.info(f"No training log in the card of: {', '.join(no_log)}.")

@@ -79,7 +79,7 @@ def test_a_link_sets_every_sidebar_and_zoom_page_widget(env):
     headers = [m.value for m in at.markdown if m.value.startswith("**")]
     assert any(h.startswith("**wsms_resnet20 (stage 2 off)** at 2.5x") for h in headers), headers
     assert not any(h.startswith("**resnet20") for h in headers)
-    assert any("true class **bird**" in c.value for c in at.caption)
+    assert any("(bird): what the networks see at 2.5x" in i.proto.imgs[0].caption for i in at.get("image"))
     # The URL after the run still holds the view (a default value is left out of it).
     assert url(at, "zoom") == ["2.5"] and url(at, "follow") == ["truck"] and url(at, "presenter") == ["true"]
 

@@ -82,3 +82,38 @@ def test_the_animation_frames_built_without_validation_are_valid_plotly():
     assert len(d["frames"]) == len(predict.ZOOMS)
     checked = go.Figure(d).to_dict()  # raises on any invalid property
     assert json.dumps(checked, sort_keys=True, default=str) == json.dumps(d, sort_keys=True, default=str)
+
+
+def test_every_model_of_this_repository_has_a_colour_of_its_own():
+    from wsms_viz.palette import _KNOWN, MODEL_COLORS
+
+    assert sorted(_KNOWN.values()) == list(range(len(_KNOWN))) and len(_KNOWN) <= len(MODEL_COLORS)
+    colours = {name: model_color(name) for name in _KNOWN}
+    assert len(set(colours.values())) == len(colours), colours
+    assert colours["sc_resnet20_jitter_mid"] == "#bcbd22" != colours["sc_resnet20"]
+    assert model_color("resnet20 (untrained)") == colours["resnet20"]
+    assert model_color("my_own_net") == model_color("my_own_net") in MODEL_COLORS  # any other name: fixed too
+
+
+def test_each_per_model_figure_colours_a_model_by_name_whatever_is_selected():
+    # The same model alone, first, or last among others: one colour on the zoom curves,
+    # the accuracy and training curves and the scale study's panels.
+    from types import SimpleNamespace
+
+    from wsms_viz.app.robustness import training_figure
+    from wsms_viz.app.study_view import regime_figure
+    from wsms_viz.evaluation.study import STUDY_VERSION
+
+    names = ["resnet20", "wsms_resnet20", "ms_resnet20", "sc_resnet20_jitter_mid"]
+    log = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e, "train_acc": 0.2 * e, "val_acc": 0.2 * e}
+           for e in (1, 2)]
+    study = {"version": STUDY_VERSION, "regime": "none", "zooms": [0.5, 1.0, 2.0], "val_acc": [0.3, 0.6, 0.4]}
+    for picked in (names, names[::-1], names[2:], ["wsms_resnet20"]):
+        acc = accuracy_figure([Curve(n, [1.0, 2.0], [0.5, 0.4], None) for n in picked])
+        train, _ = training_figure([SimpleNamespace(label=n, card={"log": log}) for n in picked])
+        regimes = regime_figure({n: {"scale_study": study} for n in picked})
+        for fig in (acc, train, regimes):
+            for t in fig.data:
+                if t.name:
+                    owner = next(n for n in sorted(picked, key=len, reverse=True) if t.name.startswith(n))
+                    assert t.line.color == model_color(owner), (picked, t.name, t.line.color)

@@ -19,10 +19,12 @@ STAGE_COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4"
 
 # The models of this repository by name; any other model draws from the same list by a
 # hash of its name, so it too keeps one colour wherever it appears.
-MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                "#bcbd22")
 _KNOWN = {
     "resnet20": 0, "wsms_resnet20": 1, "ms_resnet20": 2, "resnet20_jitter": 3,
     "wsms_resnet20_jitter": 4, "resnet20_jitter_mid": 5, "wsms_resnet20_jitter_mid": 6, "sc_resnet20": 7,
+    "sc_resnet20_jitter_mid": 8,
 }
 
 

@@ -273,7 +273,7 @@ def feature_grid(
         raise ValueError("no channels to draw")
     rows = (len(channels) + cols - 1) // cols
     ncols = min(cols, len(channels))
-    gap, top = 18, 20  # pixels: room for the next row's titles, and the first row's
+    gap, top = 24, 20  # pixels: room for the next row's titles (16 px in presenter view), and the first row's
     height = cell * rows + gap * (rows - 1) + top
     fig = make_subplots(rows, ncols, subplot_titles=[f"ch {c}" for c in channels],
                         horizontal_spacing=0.01, vertical_spacing=gap / (height - top) if rows > 1 else 0.0)

@@ -29,7 +29,7 @@ from ..analysis.stage_view import stage_views
 from ..cards import Card, CheckpointError, curve_of, read_card_file
 from ..models import model_family
 from ..zoom import normalize
-from . import catalog, figures, predict, robustness, ui, verdicts
+from . import catalog, figures, predict, presenter, robustness, ui, verdicts
 from .images import load_sample
 
 PHOTO = "chelsea (a cat)"  # a bundled photo of a CIFAR-10 class: the lesson needs no dataset
@@ -349,7 +349,7 @@ def step_idea(ctx: Context) -> None:
     n = filter_count(m.model)
     channel = st.slider("Filter (channel of block 1)", 0, n - 1, 0, key="lesson_channel")
     maps = shared_filter_responses(m.model, x, block=0, channel=channel)
-    st.plotly_chart(figures.shared_filter_figure(maps, channel, 0), key="lesson_filter")
+    ui.chart(figures.shared_filter_figure(maps, channel, 0), key="lesson_filter")
     sentence = parameters_sentence({e.label: load(e) for e in (c.baseline, c.wsms, c.ms) if e}, c)
     if sentence:
         st.markdown(sentence)
@@ -372,7 +372,7 @@ def step_fields(ctx: Context) -> None:
     x = ui.zoom_inputs(img.key, CENTER, img.pixels)[predict.nearest(predict.ZOOMS, 1.0)]
     last = fields[0][-1].map_size
     boxes = receptive_field.field_boxes(m.model, (last // 2, last // 2))
-    st.plotly_chart(figures.field_boxes_figure(torch.from_numpy(x.copy()), boxes, height=320), key="lesson_fields")
+    ui.chart(figures.field_boxes_figure(torch.from_numpy(x.copy()), boxes, height=320), key="lesson_fields")
     st.markdown("After the last block, before the stages are joined, one unit at the centre sees "
                 + ", ".join(f"{b.size}x{b.size}" for b in boxes) + " pixels through stages "
                 + ", ".join(str(b.stage + 1) for b in boxes) + ": more than the whole image (the boxes are clipped).")
@@ -390,7 +390,7 @@ def step_curves(ctx: Context) -> None:
         return
     curves, missing = robustness.accuracy_curves(shown)
     if curves:
-        st.plotly_chart(robustness.accuracy_figure(curves), key="lesson_curves")
+        ui.chart(robustness.accuracy_figure(curves), key="lesson_curves")
     sentence = verdicts.robustness_verdict([e for e in (c.wsms, c.ms) if e])
     verdicts.show(sentence)
     if missing or not sentence:
@@ -409,7 +409,7 @@ def step_jitter(ctx: Context) -> None:
     else:
         curves, _ = robustness.accuracy_curves(shown)
         if curves:
-            st.plotly_chart(robustness.accuracy_figure(curves), key="lesson_jitter")
+            ui.chart(robustness.accuracy_figure(curves), key="lesson_jitter")
         verdicts.show(jitter_verdict(c))
         pair = jitter_pair_sentence(c)
         if pair:
@@ -436,10 +436,10 @@ def step_stages(ctx: Context) -> None:
         return
     shares, factors, by_zoom, drop, feat, target = _stage_answer(m.key, zoom, m)
     left, right = st.columns(2)
-    left.plotly_chart(figures.stage_bars(shares, f"share of the attribution at {zoom:.1f}x", "share", percent=True),
-                      key="lesson_shares")
-    right.plotly_chart(figures.stage_bars(drop, "score lost when the stage is off", "logit drop"),
-                       key="lesson_lesions")
+    ui.chart(figures.stage_bars(shares, f"share of the attribution at {zoom:.1f}x", "share", percent=True),
+             key="lesson_shares", where=left)
+    ui.chart(figures.stage_bars(drop, "score lost when the stage is off", "logit drop"),
+             key="lesson_lesions", where=right)
     verdicts.show(verdicts.attribution_verdict(shares, zoom))
     verdicts.show(verdicts.shares_move_verdict(factors, by_zoom))
     verdicts.show(verdicts.integration_verdict(drop, feat, m.classes[target]))
@@ -475,6 +475,8 @@ STEPS = (
 
 def render(root: str | Path | None = None) -> None:
     """The whole lesson, every step under its own header."""
+    if presenter.is_on():  # no sidebar here (where the toggle draws it): the link's ?presenter=true
+        presenter.style()
     entries, errors = read_entries(root or catalog.checkpoint_root(ui.REPO))
     for e in errors:
         st.warning(ui.public(e))

@@ -39,13 +39,19 @@ def intro(what: str, paper: str) -> None:
     st.caption(f"In the paper: {paper}")
 
 
-def page(title: str, what: str, paper: str, image: bool = True) -> Selection:
+def page(title: str, what: str, paper: str, image: bool = True, presenter_intro: bool = True) -> Selection:
     """What every analysis page opens with: title, :func:`intro`, the shared sidebar, the
     untrained-model warning, and (``image``) a stop with a hint until an image and a
-    model are picked. Returns the sidebar's selection."""
+    model are picked. Returns the sidebar's selection.
+
+    ``presenter_intro=False`` leaves the intro out in presenter view, for a page whose
+    first screen on a projector has no room for it (the zoom page)."""
     st.title(title)
-    intro(what, paper)
+    opening = st.container()  # filled once the sidebar says whether presenter view is on
     sel = sidebar()
+    if presenter_intro or not sel.presenter:
+        with opening:
+            intro(what, paper)
     untrained_notice(sel)
     if image and not need_image(sel):
         st.stop()

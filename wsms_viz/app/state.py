@@ -101,15 +101,18 @@ def sweeps(image_key: str, center: tuple[float, float], model_keys: tuple[str, .
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def animation(image_key: str, center: tuple[float, float], model_keys: tuple[str, ...],
-              stages_on: tuple[bool, ...], tta: bool, cls: str, _pixels: np.ndarray) -> dict:
+              stages_on: tuple[bool, ...], tta: bool, cls: str, _pixels: np.ndarray,
+              presenter: bool = False) -> dict:
     """The zoom animation as a plain dict, built and validated once (about 0.3 s).
 
     Cached as a resource and never modified; it always opens at 1x and
     :func:`wsms_viz.app.widgets.sync_animation` moves it to the slider's zoom in the browser.
+    ``presenter`` (part of the cache key) lays it out for presenter view's larger text;
+    its token is the same, since the page shows one of the two.
     """
     s = sweeps(image_key, center, model_keys, stages_on, tta, _pixels)
     inputs = (zoom_inputs(image_key, center, _pixels).transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
-    fig = animation_figure(_pixels, framing.frame(_pixels.shape, center), inputs, s, cls, 1.0)
+    fig = animation_figure(_pixels, framing.frame(_pixels.shape, center), inputs, s, cls, 1.0, presenter)
     fig.update_layout(meta=animation_token(image_key, center, model_keys, stages_on, tta, cls))
     return fig.to_dict()
 

@@ -57,6 +57,7 @@ def animation_figure(
     sweeps: Sequence[Sweep],
     cls: str,
     current: float,
+    presenter: bool = False,
 ) -> go.Figure:
     """The zoom animation: photo with the crop box, what the network sees, the bars, the curve.
 
@@ -68,12 +69,15 @@ def animation_figure(
         sweeps: one per model, over the same zooms.
         cls: the class whose probability the curve follows.
         current: the zoom the figure opens at.
+        presenter: laid out for text of 16 px (:func:`wsms_viz.app.presenter.bigger` sets
+            the sizes): titles on two lines, the class names right of the bars, the
+            slider's value under the axis title, so nothing overlaps on a 1024-pixel screen.
     """
     zooms = sweeps[0].zooms
     scale = min(1.0, THUMB / max(photo.shape[:2]))  # the photo axes count pixels of the thumbnail
     classes = bar_classes(sweeps)
     k = nearest(zooms, current)
-    fig = _layout(cls)
+    fig = _layout(cls, presenter)
     # JPEG: a photo thumbnail as PNG is ~10x larger.
     uri = "data:image/jpeg;base64," + base64.b64encode(encode(photo, THUMB, "JPEG")).decode()
     fig.add_trace(go.Image(source=uri, hoverinfo="skip"), 1, 1)
@@ -100,17 +104,22 @@ def animation_figure(
                  + [_marker(s, cls, j, _validate=False) for s in sweeps], _validate=False)
         for j, z in enumerate(zooms)
     ]
-    fig.update_layout(shapes=_shapes(framing, zooms[k], scale), sliders=[_slider(zooms, k)])
+    fig.update_layout(shapes=_shapes(framing, zooms[k], scale), sliders=[_slider(zooms, k, presenter)])
     return fig
 
 
-def _layout(cls: str) -> go.Figure:
+# Presenter view's titles: two short lines each, so three fit side by side in 16 px
+# where the sidebar leaves 560 pixels (a 1024-pixel screen).
+_TITLES = ("the photo (yellow: what is cropped)", "what the network sees (32x32)", "probability of each class")
+_SHORT_TITLES = ("the photo<br>(yellow: cropped)", "the network<br>sees (32x32)", "probability<br>of each class")
+
+
+def _layout(cls: str, presenter: bool = False) -> go.Figure:
     """The empty 2x3 grid: photo, network input and bars above, the curve below."""
     fig = make_subplots(
         rows=2, cols=3, column_widths=[0.3, 0.26, 0.44], row_heights=[0.58, 0.42],
         specs=[[{}, {}, {}], [{"colspan": 3}, None, None]],
-        subplot_titles=("the photo (yellow: what is cropped)", "what the network sees (32x32)",
-                        "probability of each class", f"probability of '{cls}' against zoom"),
+        subplot_titles=(*(_SHORT_TITLES if presenter else _TITLES), f"probability of '{cls}' against zoom"),
         vertical_spacing=0.14, horizontal_spacing=0.1,
     )
     fig.update_xaxes(visible=False, row=1, col=1)
@@ -123,13 +132,20 @@ def _layout(cls: str) -> go.Figure:
     fig.update_yaxes(range=[0, 1], tickformat=".0%", row=2, col=1)
     fig.update_layout(barmode="group", height=640, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.04, x=0))
+    if presenter:
+        # The class names right of the bars, in the margin (which grows to fit them), not
+        # in the gap before the network's input, which 16 px names would cover.
+        fig.update_yaxes(side="right", automargin=True, row=1, col=3)
+        fig.update_layout(height=720, margin=dict(t=60), legend=dict(y=1.12))
     return fig
 
 
-def _slider(zooms: Sequence[float], active: int) -> dict:
-    """Plotly's own slider: one step per frame, animated in the browser."""
+def _slider(zooms: Sequence[float], active: int, presenter: bool = False) -> dict:
+    """Plotly's own slider: one step per frame, animated in the browser (Plotly labels
+    every second or third step when the labels would overlap). In presenter view the
+    current value sits lower, under the curve's axis title rather than beside it."""
     return dict(
-        active=active, currentvalue=dict(prefix="zoom (drag me): ", suffix="x"), pad=dict(t=30),
+        active=active, currentvalue=dict(prefix="zoom (drag me): ", suffix="x"), pad=dict(t=60 if presenter else 30),
         steps=[dict(method="animate", label=f"{z:.1f}",
                     args=[[f"{z:.1f}"], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                              transition=dict(duration=0))]) for z in zooms],
