@@ -253,3 +253,35 @@ def test_the_readme_lists_every_link_parameter():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     missing = [k for k in links.PARAMS if f"| `{k}` |" not in readme]
     assert not missing, f"README's link table lacks {missing}"
+
+
+# Every page's own parameters: (page, parameter, a value that is not the default, what the widget holds then).
+PAGE_PARAMS = [
+    ("app_pages/zoom_compare.py", "stage_2", "false", False),
+    ("app_pages/zoom_compare.py", "tta", "true", True),
+    ("app_pages/zoom_compare.py", "dataset", "tiny", "tiny"),
+    ("app_pages/receptive_fields.py", "rf_model", "ms_resnet20", "ms_resnet20"),
+    ("app_pages/attributions.py", "attr_noise", "true", True),
+    ("app_pages/integration.py", "int_model", "ms_resnet20", "ms_resnet20"),
+    ("app_pages/integration.py", "int_class", "bird", "bird"),
+    ("app_pages/feature_maps.py", "fm_model", "resnet20", "resnet20"),
+    ("app_pages/feature_maps.py", "fm_channel", "3", 3),
+    ("app_pages/scale_robustness.py", "robustness_tta", "true", True),
+    ("app_pages/lesson.py", "lesson_zoom", "2.0", 2.0),
+]
+
+
+@pytest.mark.parametrize("page,key,value,held", PAGE_PARAMS, ids=[p[1] for p in PAGE_PARAMS])
+def test_every_page_parameter_round_trips_and_rejects_garbage(env, page, key, value, held):
+    at = opened({key: value}, page)
+    assert at.session_state[key] == held and not notices(at)
+    bad = opened({key: "no such thing"}, page)
+    assert bad.session_state[key] == opened({}, page).session_state[key]
+    assert any(f"{key}=no such thing" in n for n in notices(bad)), notices(bad)
+
+
+def test_a_reverse_example_travels(env):
+    at = opened({"source": "Baseline right, WSMS wrong"})
+    second = at.selectbox(key="reverse").options[1]
+    again = opened({"source": "Baseline right, WSMS wrong", "reverse": second})
+    assert again.selectbox(key="reverse").value == second and not notices(again)
