@@ -7,6 +7,7 @@ The app runs on tiny real checkpoints and a generated dataset, as in tests/test_
 """
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def env(tmp_path_factory):
                     for i, n in enumerate((4500, 4501))]}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WSMS_CHECKPOINTS", str(ckpts))
-        mp.setenv("WSMS_DATA_ROOTS", f"tiny={data}")
+        mp.setenv("WSMS_DATA_ROOTS", f"tiny={data}{os.pathsep}second={data}")
         yield base
 
 
@@ -104,13 +105,22 @@ def test_a_bad_value_falls_back_to_the_default_with_a_notice(env, params, key, d
     assert value == expected == fresh.session_state[key]
     [text] = notices(at)
     assert f"{key}=" in text and "default" in text
-    assert "/etc" not in " ".join(m.value for m in at.markdown)
+    assert "/etc" not in " ".join(notices(at)) and "/etc" not in " ".join(m.value for m in at.markdown)
 
 
-def test_an_unknown_parameter_is_named_and_a_page_parameter_elsewhere_is_not(env):
-    at = opened({"foo": "1", "attr_method": "saliency"})  # attr_method belongs to page 3
+def test_unknown_parameters_and_another_pages_are_left_alone(env):
+    # What chat and mail apps append (fbclid, utm_*) must not greet every student with a notice.
+    at = opened({"fbclid": "x1", "utm_source": "mail", "attr_method": "saliency"})  # attr_method: page 3's
+    assert not notices(at) and not at.exception
+
+
+def test_a_link_cannot_put_markdown_into_the_notice(env):
+    at = opened({"zoom": "\n\n[Log in](https://ev.il) <b>x</b> `y`"})
     [text] = notices(at)
-    assert "foo=1" in text and "attr_method" not in text
+    assert "zoom=" in text and "default" in text
+    shown = text.split("`")[1]  # the parameter, inside its code span
+    assert not set(shown) & set("[]<>`\n/") and len(shown) <= 40, shown
+    assert text.count("`") == 2
 
 
 def test_page_parameters_reopen_the_attributions_view(env):
@@ -158,29 +168,34 @@ def test_the_class_followed_resets_for_a_new_image_but_not_on_a_rerun(env):
     assert not at.exception and not at.warning
 
 
-def test_every_bound_widget_is_a_documented_parameter():
+def test_every_bound_widget_is_a_documented_parameter_and_back():
     import re
     from pathlib import Path
 
+    from wsms_viz.app import presenter
+
     repo = Path(__file__).resolve().parent.parent
-    keys = set()
+    bound = {presenter.KEY}
     for f in [*repo.glob("app_pages/*.py"), *repo.glob("wsms_viz/app/*.py")]:
-        for call in re.findall(r"key=(f?\"[^\"]+\")[^)]*?LINK", f.read_text(), flags=re.S):
-            keys.add(call)
-    assert keys, "no bound widget found: the pattern is stale"
-    literal = {k.strip('"') for k in keys if not k.startswith("f")}
-    assert literal <= set(links.PARAMS), literal - set(links.PARAMS)
-    assert all(f"stage_{s}" in links.PARAMS for s in range(3))
+        text = f.read_text()
+        bound |= set(re.findall(r'key="(\w+)"[^)]*?LINK', text, flags=re.S))  # a widget bound here
+        bound |= set(re.findall(r'(?:pick_model|class_index)\([^)]*?"(\w+)"', text))  # bound in widgets.py
+        for a, b in re.findall(r'key = "(\w+)" if .* else "(\w+)"', text):  # the two example lists
+            bound |= {a, b}
+        if 'key=f"stage_{s}", **LINK' in text:
+            bound |= {f"stage_{s}" for s in range(3)}
+    assert bound == set(links.PARAMS), (bound - set(links.PARAMS), set(links.PARAMS) - bound)
 
 
 def test_rejected_and_same():
     assert links.rejected({"zoom": ["2.0"], "embed": ["true"]}, {"zoom": 2.0}, {"zoom": ["2.0"]}) == []
     assert links.rejected({"zoom": ["1.0"]}, {"zoom": 1.0}, {}) == []  # the default: left out of the URL
-    assert links.rejected({"zoom": ["7"]}, {"zoom": 3.0}, {"zoom": ["3.0"]}) == ["zoom=7"]  # clamped
+    assert links.rejected({"models": ["a", "zz"]}, {"models": ["/srv/a"]}, {"models": ["a"]}) == ["models=a,zz"]
     assert links.rejected({"models": ["a", "b"]}, {"models": ["/srv/a"]}, {"models": ["a"]}) == ["models=a,b"]
     assert links.rejected({"models": ["a"]}, {"models": ["/srv/a"]}, {"models": ["a"]}) == []
     assert links.same(["0.30000000000000004"], 0.3) and not links.same(["1", "2"], 1)
     assert links._shown("`x`" * 30).count("`") == 0 and len(links._shown("y" * 99)) == 40
+    assert links._shown("a\n\n[b](http://c)") == "a???b?(http:??c)"
 
 
 # --- the session: an upload that stays, examples both ways, no dataset -----------------
@@ -259,7 +274,7 @@ def test_the_readme_lists_every_link_parameter():
 PAGE_PARAMS = [
     ("app_pages/zoom_compare.py", "stage_2", "false", False),
     ("app_pages/zoom_compare.py", "tta", "true", True),
-    ("app_pages/zoom_compare.py", "dataset", "tiny", "tiny"),
+    ("app_pages/zoom_compare.py", "dataset", "second", "second"),
     ("app_pages/receptive_fields.py", "rf_model", "ms_resnet20", "ms_resnet20"),
     ("app_pages/attributions.py", "attr_noise", "true", True),
     ("app_pages/integration.py", "int_model", "ms_resnet20", "ms_resnet20"),
@@ -285,3 +300,27 @@ def test_a_reverse_example_travels(env):
     second = at.selectbox(key="reverse").options[1]
     again = opened({"source": "Baseline right, WSMS wrong", "reverse": second})
     assert again.selectbox(key="reverse").value == second and not notices(again)
+
+
+def test_examples_files_that_cannot_be_used(tmp_path):
+    from wsms_viz.app import catalog
+
+    (tmp_path / "examples.json").write_text(json.dumps([{"path": "bird/1.jpg", "label": "bird"}]))
+    assert len(catalog.read_examples(tmp_path)[0]) == 1
+    assert catalog.read_examples(tmp_path, "reverse") == ([], None)  # a plain list is one list only
+    (tmp_path / "examples.json").write_text('{"examples": [')
+    examples, problem = catalog.read_examples(tmp_path, "reverse")
+    assert examples == [] and "cannot read it" in problem
+
+
+def test_a_broken_examples_file_hides_the_example_sources(env, tmp_path, monkeypatch):
+    import shutil
+
+    ckpts = tmp_path / "checkpoints"
+    shutil.copytree(env / "checkpoints", ckpts)
+    (ckpts / "examples.json").write_text('{"examples": null, "reverse": null}')
+    monkeypatch.setenv("WSMS_CHECKPOINTS", str(ckpts))
+    at = opened({"source": "Baseline right, WSMS wrong"})
+    assert not at.exception and at.radio(key="source").value == "Dataset (val split)"
+    assert not any(o.startswith("Baseline") for o in at.radio(key="source").options)
+    assert any("source=Baseline right, WSMS wrong" in n for n in notices(at))

@@ -180,5 +180,6 @@ def test_presenter_view_every_page_runs_with_bigger_charts(env):  # noqa: F811
         at.query_params["presenter"] = "true"
         at.run()
         assert not at.exception, (page, at.exception)
+        assert at.get("plotly_chart"), f"{page} drew no chart: nothing was checked"
         for chart in at.get("plotly_chart"):
             assert not too_small(json.loads(chart.proto.spec)), page

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -180,6 +181,24 @@ def _pred(record: dict, key: str):
     return record.get(f"{key}_pred", value)
 
 
+def _examples_file(path: Path):
+    """The parsed ``examples.json`` (shared: never modified), None when there is none, or
+    the error that kept it from being read; parsed once per version of the file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _parse_examples(str(path), st.st_mtime_ns, st.st_size) if path.is_file() else None
+
+
+@lru_cache(maxsize=8)
+def _parse_examples(path: str, mtime_ns: int, size: int):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # ValueError: bad JSON or not UTF-8
+        return e
+
+
 def read_examples(root: str | Path, which: str = "examples") -> tuple[list[Example], str | None]:
     """``root/examples.json``, as ``python -m wsms_viz.evaluation.evaluate`` writes it.
 
@@ -197,17 +216,18 @@ def read_examples(root: str | Path, which: str = "examples") -> tuple[list[Examp
     cannot be used (a missing file is not an error: the evaluator has not run yet).
     """
     path = Path(root) / "examples.json"
-    if not path.is_file():
+    raw = _examples_file(path)
+    if raw is None:
         return [], None
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        return [], f"{path}: cannot read it ({e})"
+    if isinstance(raw, OSError | ValueError):
+        return [], f"{path}: cannot read it ({raw})"
     image_root = None
     evaluator = isinstance(raw, dict)
     if evaluator:
         image_root = raw.get("image_root")
         raw = raw.get(which, [])
+    elif which != "examples":  # a plain list is the baseline-wrong list only
+        return [], None
     if not isinstance(raw, list):
         return [], f"{path}: expected a list of examples"
     out = []
@@ -226,10 +246,7 @@ def read_examples(root: str | Path, which: str = "examples") -> tuple[list[Examp
 def example_counts(root: str | Path) -> dict:
     """From ``root/examples.json``: the models compared and how many val images each list
     was drawn from (``candidates``, ``reverse_candidates``); empty when unknown."""
-    try:
-        raw = json.loads((Path(root) / "examples.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
+    raw = _examples_file(Path(root) / "examples.json")
     if not isinstance(raw, dict):
         return {}
     keep = {k: raw[k] for k in ("baseline", "wsms") if isinstance(raw.get(k), str)}

@@ -16,6 +16,7 @@ key into a list the server built.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import streamlit as st
@@ -52,8 +53,6 @@ PARAMS: dict[str, str] = {
     "robustness_tta": "Scale robustness: multi-scale averaging on/off",
     "lesson_zoom": "Lesson: the zoom of step 1",
 }
-# Streamlit's own parameters, never ours to judge.
-RESERVED = frozenset({"embed", "embed_options"})
 _OPENED = "_link_opened"
 
 
@@ -73,22 +72,22 @@ def rejected(raw: Mapping[str, Sequence[str]], state: Mapping, after: Mapping[st
 
     ``state`` holds the widgets' values after the run, ``after`` the URL after it: a value
     the widget took stays there as the link said it (an option by its label); a rejected
-    one is gone, or corrected (clamped). A value equal to the default is gone too, so a
-    gone one is judged by the widget's value. A parameter of a widget this page does not
-    draw is not judged (it belongs to another page); one no page knows is listed.
+    one is gone (Streamlit resets an out-of-range number to the default rather than
+    clamping it), or filtered (a multiselect keeps the options it knows). A value equal to
+    the default is gone too, so a gone one is judged by the widget's value. A parameter
+    of a widget this page does not draw is not judged (it belongs to another page), nor
+    is one no page knows (``utm_source``, ``fbclid``: what chat and mail apps append).
 
     Example:
-        >>> rejected({"zoom": ["abc"], "cx": ["0.3"], "tta": ["true"], "foo": ["1"]},
+        >>> rejected({"zoom": ["abc"], "cx": ["0.3"], "tta": ["true"], "fbclid": ["1"]},
         ...          {"zoom": 1.0, "cx": 0.3, "tta": True}, {"cx": ["0.3"], "tta": ["true"]})
-        ['zoom=abc', 'foo=1']
+        ['zoom=abc']
     """
     out = []
     for key, values in raw.items():
-        if key in RESERVED or (key in PARAMS and key not in state):
+        if key not in PARAMS or key not in state:
             continue
-        if key not in PARAMS:
-            ok = False
-        elif key in after:
+        if key in after:
             ok = list(after[key]) == list(values)
         else:
             ok = same(values, _written(key, state[key]))
@@ -137,6 +136,15 @@ def report(raw: Mapping[str, Sequence[str]] | None) -> None:
 
 
 def _shown(text: str, limit: int = 40) -> str:
-    """A visitor's text, safe inside a markdown code span and short."""
-    text = text.replace("`", "'")
+    """A visitor's text, shown as plain characters only and short: anything that could
+    end the code span or make markdown (backticks, brackets, line breaks, HTML) becomes ``?``.
+
+    Example:
+        >>> _shown("zoom=\\n\\n[Log in](https://ev.il)")
+        'zoom=???Log in?(https:??ev.il)'
+    """
+    text = _UNSAFE.sub("?", text)
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:#=+%()-]")

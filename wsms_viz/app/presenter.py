@@ -47,7 +47,10 @@ def is_on() -> bool:
     link's ``?presenter=true`` (a page without the sidebar, such as the lesson)."""
     if KEY in st.session_state:
         return bool(st.session_state[KEY])
-    return str(st.query_params.get(KEY, "")).lower() == "true"
+    on = str(st.query_params.get(KEY, "")).lower() == "true"
+    if on:  # kept for the session: the next page's toggle opens on, not at its default
+        st.session_state[KEY] = True
+    return on
 
 
 # ---------------------------------------------------------------- figures

@@ -124,7 +124,7 @@ def _image_picker(sb, root: Path) -> DecodedImage | None:
     shared = bool(data_roots())
     # No dataset on this server: open on the sample photos (the examples' files are in the dataset).
     sources = [s for s in SOURCES
-               if (s not in EXAMPLE_LISTS and (shared or s != SOURCES[0])) or (shared and any(lists.get(s, ())))]
+               if (s not in EXAMPLE_LISTS and (shared or s != SOURCES[0])) or (shared and lists.get(s, ([],))[0])]
     source = sb.radio("Source", sources, key="source", persist_state="session", on_change=_example_picked, **LINK)
     if not shared:
         sb.caption("This server shares no dataset, so it opens on the sample photos; whoever starts it can "
@@ -137,8 +137,9 @@ def _image_picker(sb, root: Path) -> DecodedImage | None:
     if source == SOURCES[2]:
         return _uploaded_image(sb)
     examples, ex_error = lists[source]
-    if ex_error:
-        _image_error(sb, public(ex_error))
+    if ex_error or not examples:
+        _image_error(sb, public(ex_error or "the examples file lists no images"))
+        return None
     return _example_image(sb, examples, root, source)
 
 
@@ -264,17 +265,17 @@ def _example_image(sb, examples: list[catalog.Example], root: Path, source: str)
     try:
         path = catalog.resolve_example_path(ex, root, *(r.path for r in data_roots()), REPO)
         if path is not None and not roots.inside(path, shared):
-            _image_error(sb, public(f"example {i}: its file {ex.path} is outside the datasets this server shares"))
+            _image_error(sb, public(f"example #{i + 1}: its file {ex.path} is outside the datasets this server shares"))
             return None
         if path is not None:
             img = load_image_file(path)
         elif ex.index is not None and data is not None:
             img = gallery(str(data.path)).at(ex.index)
         else:
-            _image_error(sb, public(f"example {i}: its file {ex.path} is not found"))
+            _image_error(sb, public(f"example #{i + 1}: its file {ex.path} is not found"))
             return None
     except (ImageError, IndexError) as e:
-        _image_error(sb, public(f"example {i}: {e}"))
+        _image_error(sb, public(f"example #{i + 1}: {e}"))
         return None
     if ex.label is not None:
         img.label = catalog.class_name(ex.label, names)
