@@ -464,3 +464,13 @@ def test_non_finite_weights_after_a_finite_loss_end_with_exit_3(data_dir, tmp_pa
         train_mod.main(_args(data_dir, out, epochs=1))
     assert e.value.code == 3 and "non-finite weights" in capsys.readouterr().err
     assert not (out / "resume.pt").exists() and not (out / "model.safetensors").exists()
+
+
+def test_a_scale_jitter_run_writes_its_card(data_dir, tmp_path):
+    # The recipe holds the jitter range as a tuple; the card (JSON) reads it back as a list.
+    # Every jittered run of the scale study ended here with "must be a list, got tuple"
+    # once cards were validated before writing.
+    out = tmp_path / "jit"
+    train_mod.main(_args(data_dir, out, "--scale-jitter", "0.7", "1.4", epochs=1))
+    ck = load_checkpoint(out)
+    assert ck.card["recipe"]["scale_jitter"] == [0.7, 1.4]

@@ -88,9 +88,13 @@ def save_checkpoint(directory: str | Path, model: nn.Module, card: dict) -> Path
     """
     directory = Path(directory)
     data = st_save(_unique_state(model), metadata={"format": "pt"})
-    full = parse_card({**card, "card_version": CARD_VERSION, "format_version": FORMAT_VERSION,
-                       "model": model.model_name, "config": model_config(model),
-                       "sha256": hashlib.sha256(data).hexdigest()}, str(directory / CARD))
+    full = {**card, "card_version": CARD_VERSION, "format_version": FORMAT_VERSION, "model": model.model_name,
+            "config": model_config(model), "sha256": hashlib.sha256(data).hexdigest()}
+    try:  # the card as it will read back: JSON has lists, not tuples (a recipe's scale_jitter is one)
+        full = json.loads(json.dumps(full))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{directory / CARD}: the card is not JSON ({e})") from None
+    full = parse_card(full, str(directory / CARD))
     _write_pair(directory, {WEIGHTS: data, CARD: dumps_card(full).encode()})
     return directory
 
