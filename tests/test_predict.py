@@ -207,6 +207,11 @@ def test_default_selection_puts_the_three_kinds_first_and_skips_broken_ones():
                                                    "c/resnet20_jitter"]
     assert catalog.default_selection(keys, {"c/ms_resnet20": "broken"}) == [
         "c/resnet20", "c/wsms_resnet20", "c/resnet20_jitter", "c/wsms_resnet20_jitter"]
+    # The shipped set as it is now: the scale study's reference is not one of the paper's kinds,
+    # so the control (resnet20_jitter) keeps the fourth slot.
+    shipped = keys[:5] + ["c/sc_resnet20", "c/sc_resnet20_jitter_mid", "c/resnet20_jitter", "c/resnet20_jitter_mid"]
+    assert catalog.default_selection(shipped, {}) == ["c/resnet20", "c/wsms_resnet20", "c/ms_resnet20",
+                                                      "c/resnet20_jitter"]
 
 
 def test_tidy_rounds_and_never_says_none():

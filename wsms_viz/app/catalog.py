@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import CARD, WEIGHTS, CheckpointError, find_checkpoints, load_checkpoint  # noqa: F401
-from ..models import create_model, family_of_checkpoint, list_models, teaching_order
+from ..models import create_model, family_of_checkpoint, list_models, model_family, teaching_order
 from ..zoom import CIFAR10_MEAN, CIFAR10_STD
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -109,14 +109,19 @@ def stamp(key: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+PAPER_FAMILIES = ("baseline", "wsms", "ms")  # the networks the paper compares
+
+
 def default_selection(keys: list[str], errors: dict[str, str | None], n: int = DEFAULT_COUNT) -> list[str]:
     """The models selected when the app opens: the first ``n`` of ``keys`` that load, the
-    checkpoints of registered models (``resnet20``, ``wsms_resnet20``, ``ms_resnet20``: the
-    kinds a class compares) before their variants, the baseline's variants (``resnet20_jitter``)
-    first, each group otherwise in ``keys``' (teaching) order. A broken checkpoint never
-    takes a default slot; ``errors`` maps a key to its load error, or None."""
+    checkpoints of the paper's registered models (``resnet20``, ``wsms_resnet20``,
+    ``ms_resnet20``: the kinds a class compares) before their variants, the baseline's
+    variants (``resnet20_jitter``) first, each group otherwise in ``keys``' (teaching) order;
+    the scale study's reference (``sc_resnet20``) is not one of the paper's kinds and comes
+    with the variants. A broken checkpoint never takes a default slot; ``errors`` maps a
+    key to its load error, or None."""
     ok = [k for k in keys if not errors.get(k)]
-    registered = set(list_models())
+    registered = {m for m in list_models() if model_family(m) in PAPER_FAMILIES}
     kinds = [k for k in ok if k.startswith(UNTRAINED_PREFIX) or Path(k).name in registered]
     # Of the variants, the baseline's first (``resnet20_jitter``): a jittered plain CNN is the
     # control the WSMS-Net's scale claim must beat.
