@@ -25,7 +25,7 @@ VIEWS = {
     "presenter": ("", {**CAT, **MODELS, "zoom": "0.6", "presenter": "true"}, (1280, 720), "top guess"),
     "attributions": ("attributions", {**CAT, "zoom": "1.5", "attr_method": "integrated gradients"}, (1400, 900),
                      "Explaining class"),
-    "scale_robustness": ("scale_robustness", {}, (1400, 900), "Scale robustness"),
+    "scale_robustness": ("scale_robustness", {}, (1400, 900), "Training curves"),
 }
 
 
