@@ -46,10 +46,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._cli import bad_input_exits_2
+from .._cli import add_val_data_arguments, bad_input_exits_2
 from ..cards import CARD_VERSION, ScaleRobustness
 from ..checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_card, write_card
-from ..data import DEFAULT_CACHE, Dataset, imagefolder_root, load_dataset, parse_source
+from ..data import Dataset, imagefolder_root, load_dataset, parse_source
 from ..models import list_models, model_family
 from ..zoom import MAX_ZOOM, MIN_ZOOM, TTA_SCALES, effective_zoom
 from .metrics import DEFAULT_ZOOMS, accuracy_from_probs, probs_vs_zoom
@@ -402,11 +402,7 @@ def format_comparisons(comparisons, baseline: Row, seed_spread: float = SEED_SPR
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m wsms_viz.evaluation.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoints", nargs="+", type=Path, metavar="CKPT_DIR")
-    p.add_argument("--data", default="imagefolder:../shared/datasets/cifar10-jpeg",
-                   help="imagefolder:PATH, cifar10:ROOT or cifar100:ROOT (its val split is evaluated)")
-    p.add_argument("--download", action="store_true", help="let torchvision download CIFAR (online machines)")
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    add_val_data_arguments(p)
     p.add_argument("--zooms", type=float, nargs="+", default=list(DEFAULT_ZOOMS), help="zoom factors (1.0 is added)")
     p.add_argument("--tta", action="store_true", help="add a multi-scale test-time averaging row per checkpoint")
     p.add_argument("--tta-scales", type=float, nargs="+", default=list(TTA_SCALES))

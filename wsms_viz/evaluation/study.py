@@ -71,10 +71,10 @@ import torch
 from captum.attr import IntegratedGradients
 from torch import Tensor, nn
 
-from .._cli import bad_input_exits_2
+from .._cli import add_val_data_arguments, bad_input_exits_2
 from ..analysis.stage_view import head, stage_views
 from ..checkpoint import CheckpointError, load_checkpoint, read_card, write_card
-from ..data import DEFAULT_CACHE, load_dataset, to_model_input
+from ..data import load_dataset, to_model_input
 from ..zoom import normalize, zoom
 from .evaluate import SEED_SPREAD, Interval, bootstrap_accuracy, paired_bootstrap
 from .metrics import probs_vs_zoom
@@ -587,11 +587,7 @@ def _answer_q4(c: dict[str, dict], cards: dict[str, dict]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m wsms_viz.evaluation.study", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoints", nargs="+", type=Path, metavar="CKPT_DIR")
-    p.add_argument("--data", default="imagefolder:../shared/datasets/cifar10-jpeg",
-                   help="imagefolder:PATH, cifar10:ROOT or cifar100:ROOT (its val split is evaluated)")
-    p.add_argument("--download", action="store_true", help="let torchvision download CIFAR (online machines)")
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    add_val_data_arguments(p)
     p.add_argument("--attr-images", type=int, default=ATTR_IMAGES,
                    help="val images for the attribution shares of multi-stage models (0: none)")
     p.add_argument("--attr-steps", type=int, default=ATTR_STEPS, help="Integrated Gradients steps")
