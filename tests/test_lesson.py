@@ -22,7 +22,7 @@ def open_lesson(monkeypatch, checkpoints: Path, data: Path) -> AppTest:
     monkeypatch.setenv("WSMS_CHECKPOINTS", str(checkpoints))
     monkeypatch.setenv("WSMS_DATA_ROOTS", f"tiny CIFAR={data}")
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.switch_page("app_pages/lesson.py").run()
+    at.switch_page("wsms_viz/app/pages/lesson.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -32,8 +32,11 @@ def titles(at: AppTest) -> list[str]:
 
 
 def test_lesson_is_first_in_the_sidebar():
-    text = Path(APP).read_text()
-    assert text.index('"app_pages/lesson.py"') < text.index('"app_pages/zoom_compare.py"')
+    from wsms_viz.app import navigation
+
+    assert navigation.PAGES[0].key == "lesson"
+    assert [p.key for p in navigation.PAGES if p.default] == ["zoom_compare"]
+    assert all(p.path.is_file() for p in navigation.PAGES)
 
 
 @pytest.mark.skipif(not (SHIPPED / "wsms_resnet20" / "card.json").is_file(), reason="no shipped checkpoints")
@@ -108,7 +111,7 @@ def test_each_page_states_its_verdict(monkeypatch, small, page, part):
     monkeypatch.setenv("WSMS_CHECKPOINTS", str(small[0]))
     monkeypatch.setenv("WSMS_DATA_ROOTS", f"tiny CIFAR={small[1]}")
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.switch_page(f"app_pages/{page}.py").run()
+    at.switch_page(f"wsms_viz/app/pages/{page}.py").run()
     assert not at.exception, at.exception
     said = [s.value for s in at.success]
     assert any(part in s for s in said), said
@@ -118,7 +121,7 @@ def test_attributions_page_answers_its_question_with_the_zoom_sweep(monkeypatch,
     monkeypatch.setenv("WSMS_CHECKPOINTS", str(small[0]))
     monkeypatch.setenv("WSMS_DATA_ROOTS", f"tiny CIFAR={small[1]}")
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.switch_page("app_pages/attributions.py").run()
+    at.switch_page("wsms_viz/app/pages/attributions.py").run()
     at.selectbox(key="attr_method").set_value("saliency").run()
     at.toggle(key="attr_sweep").set_value(True).run()
     assert not at.exception, at.exception

@@ -1,6 +1,6 @@
-"""What only the Streamlit app (``app.py`` and ``app_pages/``) needs: the model catalog,
+"""What only the Streamlit app (``app.py``, ``main.py`` and ``pages/``) needs: the model catalog,
 images and uploads, the zoom predictor, the figures and the page helpers (``ui``, the
 one module in the package that imports ``streamlit``). It sits on top and may import
-every other part of ``wsms_viz``; nothing outside ``app/``, ``app.py`` and
-``app_pages/`` imports it or ``streamlit``.
+every other part of ``wsms_viz``; nothing outside ``app/`` and ``app.py``
+imports it or ``streamlit``.
 """

@@ -29,7 +29,7 @@ from ..analysis.stage_view import stage_views
 from ..cards import Card, CheckpointError, curve_of, read_card_file
 from ..models import model_family
 from ..zoom import normalize
-from . import catalog, figures, predict, presenter, robustness, ui, verdicts
+from . import catalog, figures, navigation, predict, presenter, robustness, ui, verdicts
 from .images import load_sample
 
 PHOTO = "chelsea (a cat)"  # a bundled photo of a CIFAR-10 class: the lesson needs no dataset
@@ -46,14 +46,10 @@ NOT_EVALUATED = "Not measured yet: run `python -m wsms_viz.evaluation.evaluate` 
 # are the paper's numbers, quoted; ours come from the cards.
 PAPER_TABLE2_C10 = (("ResNet-110", 6.61), ("MS-ResNet-110 (1x1 conv)", 6.41), ("WSMS-ResNet-110 (1x1 conv)", 6.36))
 
-PAGES = {  # step topic -> (page file, link label)
-    "zoom": ("app_pages/zoom_compare.py", "Zoom compare"),
-    "fields": ("app_pages/receptive_fields.py", "Receptive fields"),
-    "features": ("app_pages/feature_maps.py", "Feature maps"),
-    "attributions": ("app_pages/attributions.py", "Attributions per stage"),
-    "integration": ("app_pages/integration.py", "Integration layer"),
-    "robustness": ("app_pages/scale_robustness.py", "Scale robustness"),
-    "architecture": ("app_pages/architecture.py", "Architecture"),
+PAGES = {  # step topic -> the page that shows it in full
+    "zoom": "zoom_compare", "fields": "receptive_fields", "features": "feature_maps",
+    "attributions": "attributions", "integration": "integration", "robustness": "scale_robustness",
+    "architecture": "architecture",
 }
 
 
@@ -294,8 +290,8 @@ def _stage_answer(key: str, zoom: float, _m: catalog.LoadedModel) -> tuple:
 # --- the steps -----------------------------------------------------------------------------
 
 def _link(topic: str) -> None:
-    path, label = PAGES[topic]
-    st.page_link(path, label=f"Open {label} for the full view", icon=":material/arrow_forward:")
+    page = navigation.BY_KEY[PAGES[topic]]
+    st.page_link(page.path, label=f"Open {page.label} for the full view", icon=":material/arrow_forward:")
 
 
 def _no_model() -> None:

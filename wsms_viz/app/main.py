@@ -1,0 +1,46 @@
+"""The teaching app's entry: ``streamlit run app.py`` in a checkout, ``wsms-app`` from an
+installed package (both run :func:`main`).
+
+The entry page only routes. Each page is a thin script in ``pages/`` (listed once in
+``navigation.py``) that draws the shared
+sidebar (image, models, zoom centre) with ``ui.page()`` and calls into wsms_viz.
+The sidebar is drawn by the pages, not here: Streamlit 1.67 does not resend unchanged
+entrypoint elements on a rerun, and AppTest, which builds its tree from one run's
+messages, then loses them.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from wsms_viz.app import links
+from wsms_viz.app.catalog import app_threads
+from wsms_viz.app.navigation import PAGES
+
+# A bundled file, served by this server: a ":material/...:" favicon is fetched from a font
+# CDN, which a classroom without internet (or behind a proxy) never reaches.
+ICON = Path(__file__).resolve().parent / "icon.png"
+
+
+def main() -> None:
+    """Configure the page, build the navigation from the registry and run the chosen page."""
+    # The models are small (32x32 inputs), so a second intra-op thread gains little, and when
+    # anything else uses the CPU, OpenMP threads waiting on each other make it far slower:
+    # Integrated Gradients on wsms_resnet20 took 0.11 s with one thread and 10.8 s with two
+    # beside a training run on a 2-core machine (benchmarks/attribution_speed.py --threads).
+    # $WSMS_THREADS overrides. Process-wide, so every session gets it; set by the app at each
+    # run, not when a module is imported.
+    if torch.get_num_threads() != app_threads():
+        torch.set_num_threads(app_threads())
+    st.set_page_config(page_title="wsms-viz: WSMS-Net in class", page_icon=str(ICON), layout="wide")
+    page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES])
+    opened_with = links.opening()  # the link's parameters, before a widget drops the bad ones
+    try:
+        page.run()
+    finally:  # also after a page's st.stop(): the sidebar's widgets are drawn by then
+        links.report(opened_with)
+
+
+if __name__ == "__main__":  # streamlit run .../wsms_viz/app/main.py (what wsms-app does)
+    main()
