@@ -502,19 +502,70 @@ def _depth(obj: Any) -> int:
     return deepest
 
 
+class _TooLong:
+    """An integer literal with more digits than Python converts (``sys.int_info``'s
+    default limit of 4,300); kept as a marker so the error can name its field."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+
+MAX_INT_DIGITS = 4000  # below Python's own limit: no integer a card holds comes close
+
+
+def _parse_int(text: str):
+    return _TooLong(len(text)) if len(text) > MAX_INT_DIGITS else int(text)
+
+
+def _find_too_long(obj: Any) -> tuple[str, _TooLong] | None:
+    """The dotted name of the first :class:`_TooLong` in parsed JSON, and the marker."""
+    stack = [(obj, "")]
+    while stack:
+        o, name = stack.pop()
+        if isinstance(o, _TooLong):
+            return name or "(the card)", o
+        if isinstance(o, dict):
+            stack += [(v, f"{name}.{k}" if name else str(k)) for k, v in o.items()]
+        elif isinstance(o, list):
+            stack += [(v, f"{name}[{i}]") for i, v in enumerate(o)]
+    return None
+
+
 def loads_card(text: str | bytes, where: str = "card.json") -> Card:
-    """Parses card JSON (size- and depth-limited) and validates it (:func:`parse_card`)."""
+    """Parses card JSON (size- and depth-limited) and validates it (:func:`parse_card`).
+
+    Every way the text can fail to be a card is a :class:`CheckpointError` naming
+    ``where`` (and the field, where there is one); no other exception comes out."""
+    if not isinstance(text, str | bytes | bytearray):
+        raise CheckpointError(f"{where}: expected the card's text, got {type(text).__name__}")
     if len(text) > MAX_CARD_BYTES:
         raise CheckpointError(f"{where}: {len(text)} bytes is too big for a card (at most {MAX_CARD_BYTES})")
     try:
-        raw = json.loads(text, parse_constant=lambda c: _bad_constant(c, where))
+        raw = json.loads(text, parse_constant=lambda c: _bad_constant(c, where), parse_int=_parse_int)
     except RecursionError:
         raise CheckpointError(f"{where}: nested too deeply (at most {MAX_DEPTH} levels)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{where}: not valid JSON ({e})") from None
+    except CheckpointError:
+        raise
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, and any other conversion json makes
+        raise CheckpointError(f"{where}: not valid JSON ({_short(e)})") from None
     if _depth(raw) > MAX_DEPTH:
         raise CheckpointError(f"{where}: nested too deeply (at most {MAX_DEPTH} levels)")
-    return parse_card(raw, where)
+    long = _find_too_long(raw)
+    if long is not None:
+        _fail(where, long[0], f"is an integer of {long[1].digits:,} digits (at most {MAX_INT_DIGITS:,})")
+    try:
+        return parse_card(raw, where)
+    except CheckpointError:
+        raise
+    except (RecursionError, MemoryError):
+        raise CheckpointError(f"{where}: too big or too deeply nested to check") from None
+    except Exception as e:  # a check this module does not foresee must still be the card's error
+        raise CheckpointError(f"{where}: not a card this app can read ({type(e).__name__}: {_short(e)})") from None
+
+
+def _short(e: BaseException, n: int = 200) -> str:
+    text = str(e)
+    return text if len(text) <= n else text[:n] + "..."
 
 
 def _bad_constant(c: str, where: str):
