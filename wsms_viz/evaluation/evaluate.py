@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._cli import add_val_data_arguments, bad_input_exits_2
+from .._cli import add_val_data_arguments, at_least, bad_input_exits_2, writing
 from ..cards import CARD_VERSION, ScaleRobustness
 from ..checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_card, write_card
 from ..data import Dataset, imagefolder_root, load_dataset, parse_source
@@ -347,7 +347,8 @@ def update_card(directory: Path, entry: dict, run_id: str | None = None) -> None
     ``run_id``; every other field, the sha256 of the weights included, stays as it was."""
     card = read_card(directory)
     sr = ScaleRobustness.parse({**entry, **({"run_id": run_id} if run_id else {})}, str(directory))
-    write_card(directory, card.replace(scale_robustness=sr, card_version=CARD_VERSION))
+    with writing(Path(directory) / "card.json"):
+        write_card(directory, card.replace(scale_robustness=sr, card_version=CARD_VERSION))
 
 
 def new_run_id() -> str:
@@ -426,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args) -> dict:
     """The command's work; returns the rows, comparisons and the examples file."""
+    for flag, lo in (("examples", 0), ("resamples", 1), ("batch_size", 1), ("val_subset", 1), ("threads", 1)):
+        at_least(getattr(args, flag), lo, "--" + flag.replace("_", "-"))
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -528,7 +531,8 @@ def _write_examples(rows: list[Row], baseline: Row, data: Dataset, labels: Tenso
             "random": example_records(random, data, val_index, labels, baseline, wsms),
             "reverse": example_records(reverse, data, val_index, labels, baseline, wsms),
         }
-        atomic_write_json(out, examples)
+        with writing(out):
+            atomic_write_json(out, examples)
         print(f"wrote {out}: {len(chosen)} of the {n_cand} val images {baseline.label} gets wrong and "
               f"{wsms.label} right (paper Fig. 5(a)), {len(random)} random val images (Fig. 5(b)), and "
               f"{len(reverse)} of the {n_rev} the other way round")
