@@ -21,6 +21,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+# What every server started here runs with, whatever config.toml the working directory
+# has: no traceback ever reaches a visitor (Streamlit shows its generic "This app has
+# encountered an error" notice; the server's log keeps the traceback).
+SERVER_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false",
+                "--client.showErrorDetails", "none"]
+
+
 def chromium_path() -> str:
     path = os.environ.get("WSMS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:
@@ -38,8 +45,7 @@ def free_port() -> int:
 def start_server(port: int, env: dict | None = None, *extra: str, timeout: float = 120) -> subprocess.Popen:
     """``streamlit run app.py`` on ``port`` (``extra``: more ``--option value`` flags), once healthy."""
     cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           *extra]
+           "--server.address", "127.0.0.1", *SERVER_FLAGS, *extra]
     log = tempfile.TemporaryFile()  # a file, not a pipe: a long run never blocks on a full pipe
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + timeout

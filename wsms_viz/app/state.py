@@ -9,6 +9,7 @@ image's content hash, the centre, the model keys), the pixels themselves passed 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from ..zoom import normalize
 from . import catalog, framing, predict
 from .images import DecodedImage, Gallery
 from .zoom_figures import animation_figure
+
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,18 +62,29 @@ def load_error(key: str, stamp: tuple) -> str | None:
     """Why ``key`` cannot be loaded, or None (loading it into :func:`model` on the way)."""
     try:
         model(key, stamp)
-    except CheckpointError as e:
-        return str(e)
+    except Exception as e:  # noqa: BLE001 - one bad checkpoint must not take the page down
+        return failure_message(key, e)
     return None
 
 
+def failure_message(key: str, e: Exception) -> str:
+    """What a visitor is told about checkpoint ``key`` failing with ``e``: a
+    :class:`CheckpointError`'s own message (it names the file and field), else only that
+    it cannot be loaded; the whole traceback goes to the server's log for the operator."""
+    if isinstance(e, CheckpointError):
+        return str(e)
+    _LOG.error("checkpoint %s cannot be loaded", key, exc_info=e)
+    return f"{Path(key).name}: cannot be loaded (an unexpected {type(e).__name__}; the server log has the details)"
+
+
 def load_models(keys: list[str]) -> tuple[list[catalog.LoadedModel], list[str]]:
+    """The loaded models of ``keys`` and, for those that fail (any exception), why."""
     out, errors = [], []
     for k in keys:
         try:
             out.append(model(k, _stamp(k)))
-        except CheckpointError as e:
-            errors.append(str(e))
+        except Exception as e:  # noqa: BLE001 - the others still load
+            errors.append(failure_message(k, e))
     return out, errors
 
 
