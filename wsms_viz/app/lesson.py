@@ -31,6 +31,7 @@ from ..models import model_family
 from ..zoom import normalize
 from . import catalog, figures, navigation, predict, presenter, robustness, ui, verdicts
 from .images import load_sample
+from .plain import md
 
 PHOTO = "chelsea (a cat)"  # a bundled photo of a CIFAR-10 class: the lesson needs no dataset
 PHOTO_CLASS = "cat"
@@ -146,7 +147,7 @@ def baseline_drop(entry: Entry | None) -> str | None:
     if sr is None or sr.at_zoom_1 is None:
         return None
     lo, hi = min(sr.zooms), max(sr.zooms)
-    return (f"Over all validation images, **{entry.label}** is right {sr.at_zoom_1:.1%} of the time at 1x, "
+    return (f"Over all validation images, **{md(entry.label)}** is right {sr.at_zoom_1:.1%} of the time at 1x, "
             f"but {sr.at_zoom(lo):.1%} at {lo:g}x and {sr.at_zoom(hi):.1%} at {hi:g}x.")
 
 
@@ -158,12 +159,12 @@ def jitter_verdict(c: Cast) -> str | None:
     if vs is None or vs.mean is None:
         return None
     lo, hi = j.card.scale_jitter
-    text = (f"Trained on images zoomed at random between {lo:.2g}x and {hi:.2g}x, **{j.label}** differs from "
-            f"**{vs.baseline}** by {verdicts.comparison_clause(vs.mean)} averaged over zooms")
+    text = (f"Trained on images zoomed at random between {lo:.2g}x and {hi:.2g}x, **{md(j.label)}** differs from "
+            f"**{md(vs.baseline)}** by {verdicts.comparison_clause(vs.mean)} averaged over zooms")
     w = curve_of(c.wsms.card).vs_baseline if c.wsms and curve_of(c.wsms.card) else None
     if w is not None and w.mean is not None:
         bigger = "more" if abs(vs.mean.diff) > abs(w.mean.diff) else "less"
-        text += (f"; the WSMS-Net **{c.wsms.label}** changes it by {verdicts.pts(w.mean.diff)} points: "
+        text += (f"; the WSMS-Net **{md(c.wsms.label)}** changes it by {verdicts.pts(w.mean.diff)} points: "
                  f"scale jitter moves it {bigger}")
     return text + "."
 
@@ -176,8 +177,8 @@ def jitter_pair_sentence(c: Cast) -> str | None:
     a, b = curve_of(c.wsms_jitter.card), curve_of(c.baseline_jitter.card)
     if a is None or b is None or a.zooms != b.zooms:
         return None
-    return (f"Both trained with jitter, **{c.wsms_jitter.label}** averages {a.mean_acc:.1%} over the zooms and "
-            f"**{c.baseline_jitter.label}** {b.mean_acc:.1%} ({verdicts.pts(a.mean_acc - b.mean_acc)} points; "
+    return (f"Both trained with jitter, **{md(c.wsms_jitter.label)}** averages {a.mean_acc:.1%} over the zooms and "
+            f"**{md(c.baseline_jitter.label)}** {b.mean_acc:.1%} ({verdicts.pts(a.mean_acc - b.mean_acc)} points; "
             "no interval in the cards for this pair).")
 
 
@@ -217,8 +218,8 @@ def paper_verdict(c: Cast) -> str:
     vs = curve_of(c.wsms.card).vs_baseline if c.wsms and curve_of(c.wsms.card) else None
     if vs is None or vs.at_zoom_1 is None:
         return text + "; we have not measured ours yet."
-    return (text + f"; we measure **{c.wsms.label}** at {verdicts.comparison_clause(vs.at_zoom_1)} against "
-            f"**{vs.baseline}** at zoom 1, on {_networks(c)} instead of the paper's 110-layer ResNets.")
+    return (text + f"; we measure **{md(c.wsms.label)}** at {verdicts.comparison_clause(vs.at_zoom_1)} against "
+            f"**{md(vs.baseline)}** at zoom 1, on {_networks(c)} instead of the paper's 110-layer ResNets.")
 
 
 def _networks(c: Cast) -> str:
@@ -235,9 +236,10 @@ def parameters_sentence(models: dict, c: Cast) -> str | None:
     base = counts[c.baseline.label]
 
     def more(label: str) -> str:
-        return f"**{label}** {counts[label]:,} ({counts[label] / base - 1:+.0%})"
+        return f"**{md(label)}** {counts[label]:,} ({counts[label] / base - 1:+.0%})"
 
-    text = f"Parameters: **{c.baseline.label}** {base:,}; sharing its filters over three stages, {more(c.wsms.label)}"
+    text = (f"Parameters: **{md(c.baseline.label)}** {base:,}; sharing its filters over three stages, "
+            f"{more(c.wsms.label)}")
     if c.ms and c.ms.label in counts:
         text += f"; with separate filters per stage, {more(c.ms.label)}"
     return text + "."
@@ -265,7 +267,7 @@ def load(entry: Entry | None) -> catalog.LoadedModel | None:
         return None
     models, errors = ui.load_models([entry.key])
     for e in errors:
-        st.error(ui.public(e))
+        st.error(md(ui.public(e)))
     return models[0] if models else None
 
 
@@ -317,7 +319,7 @@ def step_zoom(ctx: Context) -> None:
     cols[0].image(_pixels(seen), caption=f"what the networks see at {z:.1f}x (32x32)", width=160)
     for col, s in zip(cols[1:], sweeps, strict=False):
         cls, p = s.top(z, 1)[0]
-        col.metric(s.label, cls, f"{p:.0%} sure", delta_color="off", delta_arrow="off")
+        col.metric(md(s.label), md(cls), f"{p:.0%} sure", delta_color="off", delta_arrow="off")
     verdicts.show(verdicts.zoom_verdict(sweeps, PHOTO_CLASS))
     measured = baseline_drop(c.baseline)
     st.markdown(measured or NOT_EVALUATED)
@@ -416,7 +418,7 @@ def step_jitter(ctx: Context) -> None:
         st.markdown("Not measured yet: no card holds a `scale_study` block.")
     else:
         for question, answer in found:
-            st.markdown(f"- *{question}* {answer}")
+            st.markdown(f"- *{question}* {md(answer)}")
     _link("robustness")
 
 
@@ -475,7 +477,7 @@ def render(root: str | Path | None = None) -> None:
         presenter.style()
     entries, errors = read_entries(root or catalog.checkpoint_root(ui.REPO))
     for e in errors:
-        st.warning(ui.public(e))
+        st.warning(md(ui.public(e)))
     ctx = Context(cast(entries), entries)
     if not ctx.cast.any:
         st.warning(NO_MODEL_AT_ALL, icon=":material/warning:")

@@ -15,7 +15,6 @@ With it off, none of this is drawn and the pages are as they were.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from numbers import Number
 
@@ -24,6 +23,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ..palette import model_color
+from . import plain
 from .zoom_figures import Prebuilt
 
 KEY = "presenter"
@@ -236,8 +236,8 @@ def top1_line(label: str, model: str, cls: str, p: float) -> str:
     color = model_color(model or label)
     line = "dashed" if model and label != model else "solid"
     return (f'<div class="wsms-top1" style="color: {color}; border-left: 6px {line} {color}; padding-left: 0.5rem">'
-            f'<span class="model">{html.escape(label)}</span> '
-            f'<span class="guess">{html.escape(cls)} {p:.1%}</span></div>')
+            f'<span class="model">{plain.html(label)}</span> '
+            f'<span class="guess">{plain.html(cls)} {p:.1%}</span></div>')
 
 
 def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, image_name: str = "") -> float:
@@ -273,6 +273,6 @@ def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, im
         show(verdict)
     with left:
         st.image(upscaled(image_at(zoom)), width=IMAGE_PX,
-                 caption=f"{image_name + ': ' if image_name else ''}what the networks see at {zoom:.1f}x "
+                 caption=f"{plain.md(image_name) + ': ' if image_name else ''}what the networks see at {zoom:.1f}x "
                          "(32x32 pixels)")
     return zoom

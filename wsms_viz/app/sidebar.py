@@ -4,7 +4,8 @@ What a visitor can pick is only ever a key into lists the server built: models f
 checkpoint folder, datasets from those whoever started the server shares
 (:mod:`wsms_viz.app.roots`), sample photos by name; an upload is decoded in memory.
 Every message built from an exception goes through :func:`public`, so none shows a
-server path.
+server path; every text from a file or an upload (names, labels, those messages) goes
+through :func:`wsms_viz.app.plain.md`, so none is rendered as markdown.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .images import (
     sample_photos,
 )
 from .links import LINK
+from .plain import md
 from .state import Selection, _stamp, gallery, load_error, load_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,12 +97,12 @@ def sidebar() -> Selection:
                             key="models", persist_state="session", **LINK)
     models, errors = load_models(picked)
     for e in errors:
-        sb.error(public(e))
+        sb.error(md(public(e)))
     unpicked = [k for k in keys if broken[k] and k not in picked]
     if unpicked:
         with sb.expander(f"{len(unpicked)} checkpoint{'s' if len(unpicked) > 1 else ''} cannot be loaded"):
             for k in unpicked:
-                st.markdown(f"**{catalog.label_of(k)}**: {public(broken[k])}")
+                st.markdown(f"**{md(catalog.label_of(k))}**: {md(public(broken[k]))}")
     sb.subheader("Image")
     st.session_state["_image_error"] = None
     image = _image_picker(sb, root)
@@ -114,7 +116,9 @@ def sidebar() -> Selection:
 
 
 def _image_error(sb, message: str) -> None:
-    """An image problem: said in the sidebar, and kept for the main area (:func:`need_image`)."""
+    """An image problem: said in the sidebar, and kept for the main area (:func:`need_image`).
+    ``message`` quotes names from files and uploads: it is shown as plain text."""
+    message = md(message)
     sb.error(message)
     st.session_state["_image_error"] = message
 
@@ -182,11 +186,11 @@ def _dataset_image(sb) -> DecodedImage | None:
     except ImageError as e:
         _image_error(sb, f"{public(str(e))}. Try the sample photos meanwhile.")
         return None
-    sb.caption(f"{g.kind}: {g.split_note}.")
+    sb.caption(f"{md(g.kind)}: {md(g.split_note)}.")
     cls = sb.selectbox("Class", g.classes, key="data_class", persist_state="session", **LINK)
     items = g.of_class(g.classes.index(cls))
     if not items:
-        sb.warning(f"no images of class {cls}")
+        sb.warning(f"no images of class {md(cls)}")
         return None
     i = sb.number_input(f"Image number (0-{len(items) - 1})", 0, len(items) - 1, 0, 1, key="data_index",
                         persist_state="session", **LINK)
@@ -220,7 +224,7 @@ def _uploaded_image(sb) -> DecodedImage | None:
         if cached is None or isinstance(cached[1], str):
             sb.caption("Your photo stays in this browser session only: a link cannot carry it.")
             return None
-        sb.caption(f"Showing your upload **{cached[1].name}**, kept while you switch pages: drop another "
+        sb.caption(f"Showing your upload **{md(cached[1].name)}**, kept while you switch pages: drop another "
                    "photo to replace it.")
         sb.button("Clear the upload", key="upload_clear", on_click=_forget_upload)
         return cached[1]
@@ -239,7 +243,7 @@ def _uploaded_image(sb) -> DecodedImage | None:
         _image_error(sb, result)
         return None
     for n in result.notes:
-        sb.info(n)
+        sb.info(md(n))
     return result
 
 
@@ -253,7 +257,7 @@ def _example_image(sb, examples: list[catalog.Example], root: Path, source: str)
     i = labels.index(sb.selectbox("Example", labels, key=key, persist_state="session",
                                   on_change=_example_picked, **LINK))
     n = catalog.example_counts(root)
-    b, w = n.get("baseline", "the baseline"), n.get("wsms", "WSMS")
+    b, w = md(n.get("baseline", "the baseline")), md(n.get("wsms", "WSMS"))
     counts = (f" Of the val images, {n['candidates']} are {b} wrong and {w} right, {n['reverse_candidates']} "
               "the other way round." if {"candidates", "reverse_candidates"} <= n.keys() else "")
     which = f"{b} was wrong and {w} right" if key == "example" else f"{w} was wrong and {b} right"

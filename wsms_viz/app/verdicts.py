@@ -21,6 +21,7 @@ import numpy as np
 
 from ..cards import Difference, curve_of
 from ..models import model_family
+from .plain import md
 
 # A stage share that moves by less than this across the zoom range is "barely" moving.
 SHARE_STEP = 0.05
@@ -89,7 +90,7 @@ def robustness_verdict(models: Sequence) -> str | None:
                      f"{comparison_clause(vs.mean)}")
     if not parts:
         return None
-    return f"**{m.label}** against **{vs.baseline}**: " + "; ".join(parts) + "."
+    return f"**{md(m.label)}** against **{md(vs.baseline)}**: " + "; ".join(parts) + "."
 
 
 def kept_range(zooms: Sequence[float], probs: np.ndarray, classes: Sequence[str], cls: str,
@@ -120,18 +121,18 @@ def zoom_verdict(sweeps: Sequence, cls: str) -> str | None:
     zooms around 1x (``sweeps``: :class:`wsms_viz.app.predict.Sweep`)."""
     if not sweeps:
         return None
-    ranges = [(s.label, kept_range(s.zooms, s.probs, s.classes, cls)) for s in sweeps]
+    ranges = [(md(s.label), kept_range(s.zooms, s.probs, s.classes, cls)) for s in sweeps]  # labels as shown
     if all(r is None for _, r in ranges):
-        where = [f"{s.label} at {n} of {len(s.zooms)} zooms" if (n := _top_count(s, cls)) else f"{s.label} at none"
-                 for s in sweeps]
-        return f"At 1x no model's top guess is **{cls}**; elsewhere: " + ", ".join(where) + "."
+        where = [f"{label} at {n} of {len(s.zooms)} zooms" if (n := _top_count(s, cls)) else f"{label} at none"
+                 for s, (label, _) in zip(sweeps, ranges, strict=True)]
+        return f"At 1x no model's top guess is **{md(cls)}**; elsewhere: " + ", ".join(where) + "."
     steps = {label: (0 if r is None else sum(r[0] - 1e-6 <= z <= r[1] + 1e-6 for z in sweeps[0].zooms))
              for label, r in ranges}
     parts = [f"{label} from {r[0]:.1f}x to {r[1]:.1f}x" if r else f"{label} not even at 1x" for label, r in ranges]
     best = max(steps.values())
     winners = [label for label, n in steps.items() if n == best]
     if len(sweeps) == 1:
-        return f"**{ranges[0][0]}** keeps **{cls}** as its top guess from {ranges[0][1][0]:.1f}x to " \
+        return f"**{ranges[0][0]}** keeps **{md(cls)}** as its top guess from {ranges[0][1][0]:.1f}x to " \
                f"{ranges[0][1][1]:.1f}x."
     if len(winners) == len(sweeps):
         end = "all keep it over the same stretch."
@@ -139,7 +140,7 @@ def zoom_verdict(sweeps: Sequence, cls: str) -> str | None:
         end = f"{' and '.join(winners)} keep it longest, over the same stretch."
     else:
         end = f"**{winners[0]}** keeps it longest."
-    return f"Top guess **{cls}** kept: " + "; ".join(parts) + f": {end}"
+    return f"Top guess **{md(cls)}** kept: " + "; ".join(parts) + f": {end}"
 
 
 def _stage_words(n: int) -> str:
@@ -187,6 +188,7 @@ def integration_verdict(logit_drop: Sequence[float], feature_shares: Sequence[fl
     if drop.size < 2:
         return None
     k, j = int(drop.argmax()), int(share.argmax())
+    cls = md(cls)  # a class name from the card: shown as plain text
     lesion = (f"switching stage {k + 1} off lowers the score of **{cls}** most (by {drop[k]:.2f})"
               if drop[k] > 0 else f"switching any one stage off does not lower the score of **{cls}**")
     same = "the same stage" if j == k and drop[k] > 0 else f"stage {j + 1}"

@@ -16,6 +16,7 @@ from . import catalog, predict
 from .framing import frame, network_inputs
 from .images import ImageError
 from .links import LINK
+from .plain import md
 from .sidebar import chosen_root
 from .state import Selection, _fig1, gallery
 
@@ -81,7 +82,7 @@ NBSP = "\u00a0"  # between the bar and its percentage: they never wrap apart
 
 def top5_table(s: predict.Sweep, zoom: float, cls: str) -> str:
     """One model's top-5 at ``zoom`` as a markdown table, the followed class in bold."""
-    rows = [f"| {i + 1} | {f'**{c}**' if c == cls else c} | `{_bar(p)}`{NBSP}{p:.1%} |"
+    rows = [f"| {i + 1} | {f'**{md(c)}**' if c == cls else md(c)} | `{_bar(p)}`{NBSP}{p:.1%} |"
             for i, (c, p) in enumerate(s.top(zoom))]
     return "\n".join(["| | class | probability |", "|---|---|---|", *rows])
 
@@ -95,11 +96,11 @@ def top5_columns(sweeps: list[predict.Sweep], zoom: float, cls: str) -> None:
     with st.container(horizontal=True, gap="small", key="top5_cards"):
         for s in sweeps:
             with st.container(width=CARD_WIDTH):
-                st.markdown(f"**{s.label}** at {zoom:.1f}x")
+                st.markdown(f"**{md(s.label)}** at {zoom:.1f}x")
                 st.markdown(top5_table(s, zoom, cls))
                 p = float(s.curve(cls)[predict.nearest(s.zooms, zoom)])
                 top = s.top(zoom, 1)[0]
-                st.caption(f"top guess: {top[0]} ({top[1]:.1%}) · P({cls}) = {p:.1%}")
+                st.caption(f"top guess: {md(top[0])} ({top[1]:.1%}) · P({md(cls)}) = {p:.1%}")
 
 
 def _bar(p: float, width: int = BAR_CELLS) -> str:

@@ -4,6 +4,7 @@ import streamlit as st
 
 from wsms_viz.analysis import attribution
 from wsms_viz.app import figures, study_view, ui, verdicts
+from wsms_viz.app.plain import md
 
 sel = ui.page(
     "Attributions per stage",
@@ -37,8 +38,8 @@ base = ui.baseline(sel)
 if base is not None:
     b = ui.analysis(attribution.attribute_stages, base, sel, zoom, **{**kw, "target": attr.target})
     maps, titles = maps + b.maps, titles + ["baseline"]
-st.caption(f"Explaining class **{m.classes[attr.target]}** (logit {attr.logit:.2f}) at zoom {zoom:.1f}x: "
-           f"the stages of **{m.label}**" + (f", then the baseline **{base.label}**" if base else "") + ".")
+st.caption(f"Explaining class **{md(m.classes[attr.target])}** (logit {attr.logit:.2f}) at zoom {zoom:.1f}x: "
+           f"the stages of **{md(m.label)}**" + (f", then the baseline **{md(base.label)}**" if base else "") + ".")
 st.caption("Colours: **one scale for all panels**, so their strengths compare." if shared else
            "Colours: **one scale per panel**: each map's strongest pixel is the darkest, so strengths do "
            "not compare across panels (the bars below do that).")
@@ -54,7 +55,7 @@ if right.toggle("Shares across zoom", key="attr_sweep",
                     factors=(0.5, 0.75, 1.0, 1.5, 2.0, 3.0), target=attr.target, method=method)
     ui.chart(figures.shares_vs_zoom_figure(z, current=zoom), key="attr_zoom_shares", where=right)
     verdicts.show(verdicts.shares_move_verdict(z.factors, z.shares), right)
-st.subheader(f"Over the val set: how {m.label}'s stage shares move with zoom")
+st.subheader(f"Over the val set: how {md(m.label)}'s stage shares move with zoom")
 st.caption(study_view.regime_caption(m.card))
 shares = study_view.stage_share_figure(m.card)
 if shares is not None:

@@ -4,6 +4,7 @@ import streamlit as st
 
 from wsms_viz.analysis import integration
 from wsms_viz.app import figures, study_view, ui, verdicts
+from wsms_viz.app.plain import md
 
 sel = ui.page(
     "Integration layer",
@@ -16,7 +17,7 @@ sel = ui.page(
 c1, c2 = st.columns([3, 2])
 zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "int_model")
-if m is not None and (why := study_view.page_limit(m.model, "integration", m.label)):
+if m is not None and (why := study_view.page_limit(m.model, "integration", md(m.label))):
     st.info(why)
     st.stop()
 if m is None:
@@ -39,7 +40,7 @@ st.caption("One column per channel of the concatenation (stage 1's, then stage 2
            "looks pale is used little.")
 ui.chart(figures.integration_weights_figure(w), key="int_weights")
 c = ui.analysis(integration.stage_contributions, m, sel, zoom, target=target)
-st.subheader(f"This image at {zoom:.1f}x: class {m.classes[c.target]} (score {c.logit:.2f})")
+st.subheader(f"This image at {zoom:.1f}x: class {md(m.classes[c.target])} (score {c.logit:.2f})")
 st.caption("Switching stages off (left bars, middle bars) and, right bars, the score split into one part per "
            "stage, keeping each ReLU on or off as it is for this image, so the parts add up exactly.")
 verdicts.show(verdicts.integration_verdict(c.logit_drop, c.feature_shares, m.classes[c.target]))

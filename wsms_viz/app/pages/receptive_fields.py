@@ -4,6 +4,7 @@ import streamlit as st
 
 from wsms_viz.analysis import receptive_field
 from wsms_viz.app import figures, study_view, ui
+from wsms_viz.app.plain import md
 
 sel = ui.page(
     "Receptive fields",
@@ -19,7 +20,7 @@ sel = ui.page(
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
 zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "rf_model")
-if m is not None and (why := study_view.page_limit(m.model, "receptive_fields", m.label)):
+if m is not None and (why := study_view.page_limit(m.model, "receptive_fields", md(m.label))):
     st.info(why)
     st.stop()
 n = receptive_field.block_fields(m.model)[0][-1].map_size if m else 8
@@ -34,7 +35,7 @@ x = ui.current_input(sel, zoom)
 for model, where in ((m, "WSMS / MS"), (ui.baseline(sel), "baseline")):
     if model is None:
         continue
-    st.subheader(f"{model.label} ({where})")
+    st.subheader(f"{md(model.label)} ({where})")
     blocks = receptive_field.stage_blocks(model.model)
     b = min(block, max(blocks) - 1)
     boxes = receptive_field.field_boxes(model.model, (row, col), block=b)
@@ -54,7 +55,7 @@ for model, where in ((m, "WSMS / MS"), (ui.baseline(sel), "baseline")):
     st.dataframe([{k: v for k, v in r.items() if k != "start"} for r in receptive_field.block_table(model.model)],
                  hide_index=True, column_config={"size": "field size (px)", "jump": "jump (px between units)",
                                                  "map": "map side"})
-    with st.expander(f"Layer by layer: field size and jump of {model.label} (Araujo et al.'s table)"):
+    with st.expander(f"Layer by layer: field size and jump of {md(model.label)} (Araujo et al.'s table)"):
         st.caption("size: the side of one unit's field in input pixels; jump: input pixels between neighbouring "
                    "units; start: where the field of unit 0 begins, negative where it reaches past the image's "
                    "edge into the zero padding.")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from wsms_viz.app import robustness, study_view, ui, verdicts
+from wsms_viz.app.plain import md
 
 sel = ui.page(
     "Scale robustness",
@@ -27,7 +28,7 @@ verdicts.show(verdicts.robustness_verdict(sel.models))
 if curves:
     ui.chart(robustness.accuracy_figure(curves), key="acc_vs_zoom")
 if missing:
-    st.info(f"No scale-robustness curve in the card of: {', '.join(missing)}. "
+    st.info(f"No scale-robustness curve in the card of: {', '.join(map(md, missing))}. "
             "Run `python -m wsms_viz.evaluation.evaluate` on the checkpoint to measure it.")
 # height="content": every row shown, no table scrolling inside itself.
 if any(m.trained for m in sel.models):
@@ -51,7 +52,7 @@ if study:
     ui.chart(study_view.regime_figure(study), key="study_curves")
     st.dataframe(study_view.inout_rows(study), hide_index=True)
     for question, answer in study_view.question_sentences(study):
-        st.markdown(f"**{question}** {answer}")
+        st.markdown(f"**{question}** {md(answer)}")
     with st.expander("Every contrast of the study (paired bootstrap over the val images)"):
         st.dataframe(study_view.contrast_rows(study), hide_index=True)
 else:
@@ -71,4 +72,4 @@ fig, no_log = robustness.training_figure(sel.models)
 if fig is not None:
     ui.chart(fig, key="training_curves")
 if no_log:
-    st.info(f"No training log in the card of: {', '.join(no_log)}.")
+    st.info(f"No training log in the card of: {', '.join(map(md, no_log))}.")

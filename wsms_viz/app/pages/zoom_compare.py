@@ -3,6 +3,7 @@
 import streamlit as st
 
 from wsms_viz.app import presenter, ui, verdicts
+from wsms_viz.app.plain import md
 from wsms_viz.app.zoom_figures import Prebuilt
 
 sel = ui.page(
@@ -16,8 +17,8 @@ sel = ui.page(
     presenter_intro=False,
 )
 if not sel.presenter:  # on a projector the first screen is for the image, the zoom and the answers
-    st.caption(f"Image: **{sel.image.name}**"
-               + (f", true class **{sel.image.label}**" if sel.image.label else "")
+    st.caption(f"Image: **{md(sel.image.name)}**"
+               + (f", true class **{md(sel.image.label)}**" if sel.image.label else "")
                + ". Non-square photos are cut to a square as tall as their short side, which slides to follow "
                  "the zoom centre; the zoom then crops that square (a big photo at the resolution the 3x zoom "
                  "needs) and only then shrinks it to the 32x32 pixels the networks see.")
@@ -31,7 +32,7 @@ tta = top[1].toggle("Multi-scale averaging", key="tta", **ui.LINK, disabled=not 
                          "image at 0.875x, 1x and 1.125x the current zoom (VGG's Q = {S-32, S, S+32}); "
                          "shown as an extra table.")
 if tta and plain and not sel.presenter:  # presenter view: each table's name says "+ multi-scale"
-    top[1].caption("Averaged: " + ", ".join(f"**{p}**" for p in plain)
+    top[1].caption("Averaged: " + ", ".join(f"**{md(p)}**" for p in plain)
                    + " (each as '+ multi-scale'; the multi-stage models are not).")
 args = (sel.image.key, sel.center, sel.model_keys, stages_on, tta)
 sweeps = ui.sweeps(*args, _pixels=sel.image.pixels)
