@@ -19,7 +19,7 @@ import torch
 
 from ..checkpoint import CheckpointError
 from ..zoom import normalize
-from . import catalog, framing, predict
+from . import catalog, framing, guard, predict
 from .images import DecodedImage, Gallery
 from .zoom_figures import animation_figure
 
@@ -168,7 +168,8 @@ def current_input(sel: Selection, zoom: float) -> torch.Tensor:
 
 @st.cache_data(max_entries=64, show_spinner="Computing ...")
 def _analysis(_fn, fn_name: str, model_key: str, input_id: str, kwargs: tuple, _model, _x):
-    return _fn(_model, _x, **dict(kwargs))
+    with guard.shared().take():  # only a computation not cached yet takes one of the server's slots
+        return _fn(_model, _x, **dict(kwargs))
 
 
 def analysis(fn, m: catalog.LoadedModel, sel: Selection, zoom: float, normalized: bool = True, **kwargs):
@@ -180,8 +181,21 @@ def analysis(fn, m: catalog.LoadedModel, sel: Selection, zoom: float, normalized
     if normalized:
         x = normalize(x, m.mean, m.std)
     input_id = f"{sel.image.key}|{sel.center}|{zoom:.1f}|{normalized}"
-    return _analysis(fn, f"{fn.__module__}.{fn.__qualname__}", m.key, input_id, tuple(sorted(kwargs.items())),
-                     m.model, x)
+    slots = guard.shared()
+    queued = st.empty()
+    if slots.full:
+        queued.caption(f"Other visitors' analyses are running ({slots.n} at a time on this server): "
+                       "yours starts when one ends.")
+    try:
+        with guard.session_slot(st.session_state):
+            return _analysis(fn, f"{fn.__module__}.{fn.__qualname__}", m.key, input_id,
+                             tuple(sorted(kwargs.items())), m.model, x)
+    except guard.Busy as e:
+        queued.empty()
+        st.info(f"Not computed: {e}.", icon=":material/hourglass_empty:")
+        st.stop()
+    finally:
+        queued.empty()
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing stage 1 and stage 2 over 16 images ...")
