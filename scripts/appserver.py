@@ -42,12 +42,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, env: dict | None = None, *extra: str, timeout: float = 120) -> subprocess.Popen:
-    """``streamlit run app.py`` on ``port`` (``extra``: more ``--option value`` flags), once healthy."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+def start_server(port: int, env: dict | None = None, *extra: str, timeout: float = 120,
+                 app_dir: Path = REPO) -> subprocess.Popen:
+    """``streamlit run app.py`` on ``port`` (``extra``: more ``--option value`` flags), once healthy.
+    ``app_dir``: the checkout to serve (another one for a before/after benchmark)."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(Path(app_dir) / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", *SERVER_FLAGS, *extra]
     log = tempfile.TemporaryFile()  # a file, not a pipe: a long run never blocks on a full pipe
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
