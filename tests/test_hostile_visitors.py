@@ -408,3 +408,95 @@ def test_the_plain_text_helper_leaves_no_markdown():
         assert "\n" not in out and not out.startswith(("#", "-", ">", "1."))
     assert md("wsms_resnet20") == "wsms_resnet20" and md("chelsea.png") == "chelsea.png"
     assert html("<b>\n\n![x](y)") == "&lt;b&gt; ![x](y)"
+
+
+# --- heavy analyses: a few slots for every session together ---------------------------
+
+def test_slots_let_n_jobs_run_and_tell_the_next_one_the_server_is_busy():
+    import threading
+
+    from wsms_viz.app import guard
+
+    slots = guard.Slots(2)
+    entered, release = threading.Barrier(3), threading.Event()
+
+    def job():
+        with slots.take():
+            entered.wait()
+            release.wait()
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for t in threads:
+        t.start()
+    entered.wait()
+    assert slots.running == 2 and slots.full
+    with pytest.raises(guard.Busy, match="busy"), slots.take(wait_s=0.05):
+        pass
+    release.set()
+    for t in threads:
+        t.join()
+    assert slots.running == 0 and slots.waiting == 0 and not slots.full
+    with slots.take(wait_s=0.05):
+        assert slots.running == 1
+
+
+def test_one_session_holds_at_most_one_heavy_job():
+    from wsms_viz.app import guard
+
+    session: dict = {}
+    with guard.session_slot(session):
+        with pytest.raises(guard.Busy, match="previous request"), guard.session_slot(session):
+            pass
+        with guard.session_slot({}):  # another session is not held up
+            pass
+    with guard.session_slot(session):  # released
+        pass
+
+
+@pytest.mark.parametrize("raw, n", [(None, max(1, (os.cpu_count() or 2) // 2)), ("3", 3), ("0", None), ("x", None)])
+def test_slot_count_comes_from_the_environment(monkeypatch, raw, n):
+    from wsms_viz.app import guard
+
+    if raw is None:
+        monkeypatch.delenv("WSMS_HEAVY_SLOTS", raising=False)
+    else:
+        monkeypatch.setenv("WSMS_HEAVY_SLOTS", raw)
+    if n is None:
+        with pytest.raises(ValueError, match="WSMS_HEAVY_SLOTS"):
+            guard.slots()
+    else:
+        assert guard.slots() == n
+
+
+@pytest.mark.slow
+def test_attributions_wait_for_a_slot_and_say_so_when_none_comes_free(hostile_env, monkeypatch):
+    import threading
+
+    from wsms_viz.app import guard
+
+    monkeypatch.setattr(guard, "WAIT_S", 0.5)
+    slots = guard.shared()
+    taken, done = threading.Barrier(slots.n + 1), threading.Event()
+
+    def hog():
+        with slots.take():
+            taken.wait()
+            done.wait()
+
+    hogs = [threading.Thread(target=hog) for _ in range(slots.n)]
+    for t in hogs:
+        t.start()
+    taken.wait()
+    try:  # every slot taken by other "visitors": the page says so, computes nothing, shows no error
+        at = AppTest.from_file(APP, default_timeout=120).run()
+        at.switch_page("wsms_viz/app/pages/attributions.py").run()
+        assert not at.exception
+        assert any("server is busy" in i.value for i in at.info)
+        assert not at.get("plotly_chart")
+    finally:
+        done.set()
+        for t in hogs:
+            t.join()
+    at.run()  # a slot is free again: the same page computes
+    assert not at.exception and not any("server is busy" in i.value for i in at.info)
+    assert at.get("plotly_chart")
