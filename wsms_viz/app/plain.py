@@ -7,7 +7,7 @@ caption, notice, heading, table or any other element Streamlit renders as markdo
 through :func:`html` before it reaches the one element that is HTML. So a name such as
 ``![x](http://host/track.png)`` is shown as those characters and the browser fetches
 nothing: no image, link, HTML tag, entity, emphasis, table cell, heading, list, code,
-math or Streamlit directive can be made from it.
+math, Streamlit directive or link (not even a bare URL's) can be made from it.
 
 Only the characters that make markdown are escaped (a backslash before ASCII punctuation
 is always that character in CommonMark), so an ordinary name (``wsms_resnet20``,
@@ -15,7 +15,7 @@ is always that character in CommonMark), so an ordinary name (``wsms_resnet20``,
 
 Example:
     >>> md("![x](http://host/t.png)")
-    '!\\\\[x\\\\](http\\\\://host/t.png)'
+    '!\\\\[x\\\\](http\\\\://\\u2060host/t.png)'
     >>> md("wsms_resnet20"), md("_a_"), md("# 1. title")
     ('wsms_resnet20', '\\\\_a\\\\_', '\\\\# 1. title')
     >>> html('<img src="x">')
@@ -38,6 +38,10 @@ _UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 # At the start of the text: headings, quotes, lists, setext lines, numbered lists.
 _LEADING = re.compile(r"^([#>+\-=])|^(\d+)([.)])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+# GFM turns bare URLs, "www." names and e-mail addresses into links after parsing, escapes
+# or not; an invisible word joiner (U+2060) after "://", "www" and "@" keeps them text.
+_AUTOLINK = re.compile(r"(?i)(://|\bwww(?=\.)|@)")
+WORD_JOINER = "\u2060"
 
 
 def _clean(value: object) -> str:
@@ -47,7 +51,8 @@ def _clean(value: object) -> str:
 
 def md(value: object) -> str:
     """``str(value)`` on one line, escaped so that Streamlit's markdown shows it as plain text."""
-    text = _ALWAYS.sub(lambda m: "\\" + m.group(0), _clean(value))
+    text = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, _clean(value))
+    text = _ALWAYS.sub(lambda m: "\\" + m.group(0), text)
     text = _UNDERSCORE.sub(r"\\_", text)
     return _LEADING.sub(lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), text)
 
@@ -57,4 +62,4 @@ def html(value: object) -> str:
     return _html.escape(_clean(value), quote=True)
 
 
-__all__ = ["MAX_CHARS", "html", "md"]
+__all__ = ["MAX_CHARS", "WORD_JOINER", "html", "md"]
