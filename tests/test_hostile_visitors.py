@@ -500,3 +500,16 @@ def test_attributions_wait_for_a_slot_and_say_so_when_none_comes_free(hostile_en
     at.run()  # a slot is free again: the same page computes
     assert not at.exception and not any("server is busy" in i.value for i in at.info)
     assert at.get("plotly_chart")
+
+
+def test_report_names_file_and_field_of_a_huge_integer(eval_setup, capsys):
+    from wsms_viz.evaluation import report
+
+    base, _ = eval_setup
+    card = base / "card.json"
+    card.write_text(huge_int_card(card.read_text()))
+    with pytest.raises(SystemExit) as e:
+        report.main([str(base)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1
+    assert "card.json: card field 'x' is an integer of 5,001 digits" in err
