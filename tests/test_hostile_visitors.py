@@ -142,6 +142,14 @@ def test_a_picked_checkpoint_that_fails_unexpectedly_is_an_error_line_not_a_trac
     assert str(hostile_env) not in _texts(at)
 
 
+def test_the_app_hides_error_details_wherever_it_is_started_from(hostile_env):
+    from streamlit import config
+
+    config.set_option("client.showErrorDetails", "full")
+    AppTest.from_file(APP, default_timeout=120).run()
+    assert config.get_option("client.showErrorDetails") == "none"
+
+
 def test_no_traceback_reaches_a_visitor():
     # The narrowest setting that still says something went wrong: Streamlit's generic notice.
     import tomllib

@@ -33,6 +33,9 @@ def main() -> None:
     # run, not when a module is imported.
     if torch.get_num_threads() != app_threads():
         torch.set_num_threads(app_threads())
+    # No traceback reaches a visitor however the server was started (.streamlit/config.toml
+    # is read only from the directory it starts in): Streamlit's generic notice, the log keeps it.
+    st.set_option("client.showErrorDetails", "none")
     st.set_page_config(page_title="wsms-viz: WSMS-Net in class", page_icon=str(ICON), layout="wide")
     page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES])
     opened_with = links.opening()  # the link's parameters, before a widget drops the bad ones
