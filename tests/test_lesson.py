@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from app_fixtures import make_checkpoint, make_dataset
-from lesson_text import by_step, rendered_blocks, words
 from streamlit.testing.v1 import AppTest
 
 from wsms_viz.app import glossary, lesson, verdicts
@@ -21,6 +20,50 @@ from wsms_viz.cards import read_card_file
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
 SHIPPED = REPO / "checkpoints"
+
+
+# --- the Lesson's rendered text, read from an AppTest run in page order ----------------------
+
+KINDS = ("markdown", "success", "info", "warning", "subheader", "caption", "metric", "title")
+
+
+def rendered_blocks(at) -> list[tuple[str, str, bool]]:
+    """``(kind, text, folded)`` for every text element of the main area, in page order;
+    ``folded``: inside an expander (read only by whoever opens it)."""
+    out = []
+
+    def visit(node, folded: bool) -> None:
+        kind = getattr(node, "type", None)
+        if kind == "metric":
+            out.append((kind, f"{node.label} {node.value} {node.proto.delta}", folded))
+        elif kind == "expander":
+            out.append(("expander", node.label, folded))
+            folded = True
+        elif kind in KINDS and hasattr(node, "value"):
+            out.append((kind, str(node.value), folded))
+        for k in sorted(getattr(node, "children", {}) or {}):
+            visit(node.children[k], folded)
+
+    visit(at.main, False)
+    return out
+
+
+def words(text: str) -> int:
+    """Words as a reader counts them: markdown's markers and icon codes left out."""
+    text = re.sub(r":material/[a-z_]+:", " ", text)
+    return len(re.findall(r"[A-Za-z0-9][A-Za-z0-9'.,%/+-]*", text.replace("\\", "")))
+
+
+def by_step(at, titles: list[str]) -> dict[str, list[tuple[str, str, bool]]]:
+    """The blocks under each of ``titles`` (subheaders), up to the next one."""
+    out, current = {}, None
+    for kind, text, folded in rendered_blocks(at):
+        if kind == "subheader" and text in titles:
+            current = text
+            out[current] = []
+        elif current is not None:
+            out[current].append((kind, text, folded))
+    return out
 
 
 def open_lesson(monkeypatch, checkpoints: Path, data: Path, **params: str) -> AppTest:
@@ -222,7 +265,7 @@ def test_the_shipped_conclusion_says_what_the_cards_measured(shipped):
     said = [m.value for m in shipped.markdown if m.value.startswith(":material/school:")]
     assert len(said) == 1
     entries, _ = lesson.read_entries(SHIPPED)
-    assert lesson.conclusion(lesson.cast(entries)) in said[0]
+    assert lesson.conclusion(lesson.cast(entries))[0] in said[0]
     wsms = read_card_file(SHIPPED / "wsms_resnet20" / "card.json").scale_robustness.vs_baseline.mean
     if wsms.ci[1] < 0:  # the cards measured WSMS-Net below the baseline over the zooms
         assert "WSMS-Net did not make ResNet-20 more robust to zoom here" in said[0]
@@ -260,12 +303,50 @@ def test_the_conclusion_changes_with_the_cards(monkeypatch, tmp_path):
         at = open_lesson(monkeypatch, root, tmp_path / "no-data")
         said[name] = next(m.value for m in at.markdown if m.value.startswith(":material/school:"))
         entries, _ = lesson.read_entries(root)
-        assert lesson.conclusion(lesson.cast(entries)) in said[name]
+        assert lesson.conclusion(lesson.cast(entries))[0] in said[name]
     assert said["worse"] != said["better"]
     assert "WSMS-Net did not make ResNet-20 more robust to zoom here" in said["worse"]
     assert "scale jitter is not measured here yet" in said["worse"]
     assert "WSMS-Net made ResNet-20 more robust to zoom here" in said["better"]
     assert "so did scale jitter, inside its range (0.5x to 2x" in said["better"]
+
+
+def test_each_clause_of_the_conclusion_follows_its_numbers(small):
+    """The sentence on hand-made comparisons: every combination says what its numbers say."""
+    from wsms_viz.cards import parse_card
+
+    base = read_card_file(small[0] / "wsms_resnet20" / "card.json").to_dict()
+
+    def entry(label: str, model: str, mean: dict, jitter=None) -> lesson.Entry:
+        card = json.loads(json.dumps(base))
+        card["model"] = model
+        card["scale_robustness"]["vs_baseline"]["mean"] = mean
+        if jitter:
+            card["recipe"] = {"scale_jitter": list(jitter)}
+        return lesson.Entry(label, label, parse_card(card))
+
+    def diff(d: float, lo: float, hi: float, wide: float = 0.0) -> dict:
+        return {"diff": d, "ci": [lo, hi], "seed_aware_ci": [lo - wide, hi + wide], "resolved": "-"}
+
+    plain = entry("resnet20", "resnet20", diff(0, -0.01, 0.01))
+
+    def said(wsms: dict, jitter: dict | None, span=(0.5, 2.0)) -> str:
+        c = lesson.Cast(plain, entry("w", "wsms_resnet20", wsms),
+                        baseline_jitter=entry("j", "resnet20", jitter, span) if jitter else None)
+        return " ".join(lesson.conclusion(c))
+
+    up, down, flat = diff(0.02, 0.01, 0.03), diff(-0.02, -0.03, -0.01), diff(0.001, -0.01, 0.012)
+    assert said(down, up).startswith("WSMS-Net did not make ResNet-20 more robust to zoom here; scale jitter did, "
+                                     "inside its range (0.5x to 2x); the paper itself never tested zoomed images.")
+    assert said(up, up).startswith("WSMS-Net made ResNet-20 more robust to zoom here; so did scale jitter")
+    assert "; scale jitter did not, inside" in said(up, down)
+    assert said(flat, None).startswith("WSMS-Net did not measurably change how well ResNet-20 copes with zoom here; "
+                                       "scale jitter is not measured here yet")
+    assert "over zooms 0.5x to 2x (it was trained on 0.71x to 1.4x)" in said(down, up, (0.71, 1.41))
+    # How sure, in words: past the seed spread, only past the images' chance, or neither.
+    assert "larger than the chance differences between two trainings" in said(down, None)
+    assert "a second training run could still change it" in said(diff(-0.02, -0.03, -0.01, 0.02), None)
+    assert "too small to tell apart from chance" in said(flat, None)
 
 
 # --- presenter view and the step buttons --------------------------------------------------

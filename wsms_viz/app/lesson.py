@@ -237,15 +237,21 @@ def photo_vs_dataset(c: Cast, counts: dict[str, int]) -> str:
             f"agree here, but they need not: {why[0].lower()}{why[1:]}")
 
 
-def wsms_clause(c: Cast) -> str | None:
-    """The conclusion's first clause: did WSMS-Net make the baseline more robust to zoom?
-    From the card's comparison averaged over the evaluator's zooms; None when not measured."""
+class Clause(NamedTuple):
+    """One claim of the conclusion: in plain words, and its number with how sure it is."""
+
+    head: str
+    detail: str
+
+
+def wsms_result(c: Cast) -> Clause | None:
+    """Did WSMS-Net make the baseline more robust to zoom? From the card's comparison
+    averaged over the evaluator's zooms; None when not measured."""
     sr = curve_of(c.wsms.card) if c.wsms else None
     vs = sr.vs_baseline if sr else None
     if vs is None or vs.mean is None:
         return None
     base = network_name(c.baseline.card.model if c.baseline else None)
-    span = f"{min(sr.zooms):g}x to {max(sr.zooms):g}x"
     d, how = vs.mean, certainty(vs.mean)
     if how != "unclear" and d.diff > 0:
         head = f"WSMS-Net made {base} more robust to zoom here"
@@ -253,54 +259,74 @@ def wsms_clause(c: Cast) -> str | None:
         head = f"WSMS-Net did not measurably change how well {base} copes with zoom here"
     else:
         head = f"WSMS-Net did not make {base} more robust to zoom here"
-    more = "more" if d.diff > 0 else "less"
-    return (f"{head}: averaged over zooms {span} it was {points(d.diff)} points {more} accurate, a difference "
-            f"{_HOW_SURE[how]}")
+    return Clause(head, f"{points(d.diff)} points {'more' if d.diff > 0 else 'less'} accurate averaged over zooms "
+                        f"{min(sr.zooms):g}x to {max(sr.zooms):g}x, a difference {_HOW_SURE[how]}")
+
+
+def wsms_helped(c: Cast) -> bool:
+    r = curve_of(c.wsms.card) if c.wsms else None
+    d = r.vs_baseline.mean if r and r.vs_baseline else None
+    return bool(d and d.diff > 0 and certainty(d) != "unclear")
 
 
 def _inside(sr, jitter: tuple[float, float]) -> bool:
     return jitter[0] - 1e-6 <= min(sr.zooms) and max(sr.zooms) <= jitter[1] + 1e-6
 
 
-def jitter_clause(c: Cast, wsms_helped: bool | None = None, alone: bool = False) -> str | None:
-    """The conclusion's second clause: did training with scale jitter make the baseline
-    more robust, over the zooms it was trained on? None when not measured. ``alone``:
-    a sentence of its own (step 5), not following the WSMS-Net's clause."""
+def jitter_result(c: Cast, after_wsms: bool = True) -> Clause | None:
+    """Did training with scale jitter make the baseline more robust, over the zooms it was
+    trained on? None when not measured. ``after_wsms``: the clause follows WSMS-Net's
+    in one sentence ("scale jitter did"); else it stands alone (step 5)."""
     j = c.baseline_jitter
     sr = curve_of(j.card) if j else None
     vs = sr.vs_baseline if sr else None
     if vs is None or vs.mean is None:
         return None
     lo, hi = j.card.scale_jitter
-    where = (f"inside its range ({lo:.2g}x to {hi:.2g}x, the zooms it was trained on)" if _inside(sr, (lo, hi))
-             else f"over zooms {min(sr.zooms):g}x to {max(sr.zooms):g}x (trained on {lo:.2g}x to {hi:.2g}x)")
-    how = certainty(vs.mean)
-    amount = f"{points(vs.mean.diff)} points {'more' if vs.mean.diff > 0 else 'less'} accurate"
+    inside = _inside(sr, (lo, hi))
+    where = (f"inside its range ({lo:.2g}x to {hi:.2g}x)" if inside
+             else f"over zooms {min(sr.zooms):g}x to {max(sr.zooms):g}x (it was trained on {lo:.2g}x to {hi:.2g}x)")
+    how, d = certainty(vs.mean), vs.mean
     base = network_name(c.baseline.card.model if c.baseline else j.card.model)
-    if how != "unclear" and vs.mean.diff > 0:
-        head = (f"scale jitter made {base} more robust to zoom" if alone else
-                "so did scale jitter" if wsms_helped else "scale jitter did")
-        return f"{head}, {where}: {amount}" + ("" if how == "sure" else ", though a second run could change it")
-    if how == "unclear":
-        return f"scale jitter made no difference we can measure, {where}"
-    return f"scale jitter did not {'make it more robust' if alone else 'either'}, {where}: {amount}"
+    helped = wsms_helped(c)
+    if how != "unclear" and d.diff > 0:
+        head = ("so did scale jitter" if helped else "scale jitter did") if after_wsms else \
+            f"Scale jitter made {base} more robust to zoom"
+    elif how == "unclear":
+        head = "scale jitter made no difference we can measure" if after_wsms else \
+            f"Scale jitter did not measurably change how well {base} copes with zoom"
+    else:
+        head = ("scale jitter did not either" if not helped else "scale jitter did not") if after_wsms else \
+            f"Scale jitter did not make {base} more robust to zoom"
+    zooms = "the zooms it was trained on" if inside else "those zooms"
+    return Clause(f"{head}, {where}", f"{points(d.diff)} points {'more' if d.diff > 0 else 'less'} accurate "
+                                      f"averaged over {zooms}, a difference {_HOW_SURE[how]}")
+
+
+def wsms_clause(c: Cast) -> str | None:
+    """Step 4's take-home: :func:`wsms_result` as one sentence."""
+    r = wsms_result(c)
+    return f"{r.head}: {r.detail}." if r else None
+
+
+def jitter_clause(c: Cast) -> str | None:
+    """Step 5's take-home: :func:`jitter_result` as a sentence of its own."""
+    r = jitter_result(c, after_wsms=False)
+    return f"{r.head}: {r.detail}." if r else None
 
 
 PAPER_NEVER_ZOOMED = "the paper itself never tested zoomed images"  # a fact about the paper (its section 4)
 
 
-def conclusion(c: Cast) -> str:
+def conclusion(c: Cast) -> tuple[str, str]:
     """The lesson's closing sentence, each clause from the cards (or saying it is not
-    measured yet), ending with what the paper tested."""
-    w = wsms_clause(c)
-    sr = curve_of(c.wsms.card) if c.wsms else None
-    helped = bool(sr and sr.vs_baseline and sr.vs_baseline.mean and sr.vs_baseline.mean.diff > 0
-                  and certainty(sr.vs_baseline.mean) != "unclear")
-    j = jitter_clause(c, helped)
-    parts = [w or "whether WSMS-Net makes a CNN more robust to zoom is not measured here yet",
-             j or "scale jitter is not measured here yet", PAPER_NEVER_ZOOMED]
-    text = "; ".join(parts)
-    return text[0].upper() + text[1:] + ". Every number here comes from one training run of each network."
+    measured yet) and ending with what the paper tested; then the numbers behind it."""
+    w, j = wsms_result(c), jitter_result(c)
+    heads = [w.head if w else "whether WSMS-Net makes a CNN more robust to zoom is not measured here yet",
+             j.head if j else "scale jitter is not measured here yet", PAPER_NEVER_ZOOMED]
+    sentence = "; ".join(heads)
+    details = [f"WSMS-Net: {w.detail}." if w else "", f"Scale jitter: {j.detail}." if j else ""]
+    return sentence[0].upper() + sentence[1:] + ".", " ".join(x for x in details if x)
 
 
 def jitter_verdict(c: Cast) -> str | None:
@@ -739,8 +765,7 @@ def step_curves(ctx: Context) -> None:
                 verdicts.show(sentence)
         if missing or not sentence:
             say(ctx, NOT_EVALUATED)
-    clause = wsms_clause(c)
-    take_home(ctx, (clause + ".") if clause else "Whether WSMS-Net copes better with zoom is not measured here yet.")
+    take_home(ctx, wsms_clause(c) or "Whether WSMS-Net copes better with zoom is not measured here yet.")
     words(ctx)
     _open(ctx, "robustness")
 
@@ -758,9 +783,7 @@ def step_jitter(ctx: Context) -> None:
         if curves:
             ui.chart(robustness.accuracy_figure(curves), key="lesson_jitter")
         say(ctx, jitter_plain(c))
-    clause = jitter_clause(c, alone=True)
-    take_home(ctx, (clause[0].upper() + clause[1:] + ".") if clause else
-              "Whether scale jitter helps is not measured here yet.")
+    take_home(ctx, jitter_clause(c) or "Whether scale jitter helps is not measured here yet.")
     found = study_answers(c, entries)
     with st.expander("The statistics behind this: intervals, seeds and the scale study", icon=":material/functions:"):
         for text in (jitter_verdict(c), jitter_pair_sentence(c)):
@@ -865,12 +888,16 @@ def render(root: str | Path | None = None) -> None:
         st.subheader(title)
         step(ctx)
     st.subheader(CONCLUSION)
-    st.container(border=True, key="lesson_conclusion").markdown(f":material/school: **{conclusion(ctx.cast)}**")
+    sentence, details = conclusion(ctx.cast)
+    with st.container(border=True, key="lesson_conclusion"):
+        st.markdown(f":material/school: **{sentence}**")
+        if details:
+            st.markdown(details)
     with st.expander("Glossary: every word this lesson explains", icon=":material/menu_book:"):
         for t, d in glossary.TERMS.items():
             st.markdown(f"**{t}**: {d}")
 
 
-__all__ = ["CONCLUSION", "Cast", "Context", "Entry", "PAPER_TABLE2_C10", "STEPS", "TAKE_HOME", "cast", "conclusion",
-           "jitter_clause", "jitter_verdict", "link_params", "md", "paper_rows", "paper_verdict", "read_entries",
-           "render", "study_answers", "wsms_clause"]
+__all__ = ["CONCLUSION", "Cast", "Clause", "Context", "Entry", "PAPER_TABLE2_C10", "STEPS", "TAKE_HOME", "cast",
+           "conclusion", "jitter_clause", "jitter_result", "jitter_verdict", "link_params", "md", "paper_rows",
+           "paper_verdict", "read_entries", "render", "study_answers", "wsms_clause", "wsms_result"]
