@@ -221,6 +221,9 @@ def check_take_homes(at: AppTest) -> None:
         assert not any(folded for kind, text, folded in blocks if TAKE_HOME in text)  # never folded away
         assert words(homes[0]) >= 8, homes  # a sentence
     assert words(" ".join(text for _, text, _ in steps[lesson.CONCLUSION][:1])) >= 15
+    for m in at.markdown:  # hover help: the take-home's own words, defined
+        if TAKE_HOME in m.value:
+            assert all(glossary.TERMS[t] in m.proto.help for t in glossary.used_in(m.value)), m.value
 
 
 def test_every_step_has_its_take_home(shipped):

@@ -583,10 +583,13 @@ TAKE_HOME = "Take-home:"
 
 
 def take_home(ctx: Context, text: str) -> None:
-    """The step's one plain sentence, in a box of its own, the same on every step."""
+    """The step's one plain sentence, in a box of its own, the same on every step; its
+    words' definitions on hover."""
     ctx.said.append(text)
+    terms = glossary.used_in(text)  # hover help: the words of this sentence, defined
     with st.container(border=True, key=f"lesson_takehome_{ctx.step}"):
-        st.markdown(f":material/lightbulb: **{TAKE_HOME}** {text}")
+        st.markdown(f":material/lightbulb: **{TAKE_HOME}** {text}",
+                    help="  \n".join(glossary.lines(terms)) if terms else None)
 
 
 def words(ctx: Context) -> None:
