@@ -262,12 +262,12 @@ def test_with_no_dataset_the_app_opens_on_the_sample_photos(env, monkeypatch):
         assert not any("Pick an image" in i.value for i in at.info), page
 
 
-def test_the_readme_lists_every_link_parameter():
+def test_the_docs_list_every_link_parameter():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "app.md").read_text()
     missing = [k for k in links.PARAMS if f"| `{k}` |" not in readme]
-    assert not missing, f"README's link table lacks {missing}"
+    assert not missing, f"docs/app.md's link table lacks {missing}"
 
 
 # Every page's own parameters: (page, parameter, a value that is not the default, what the widget holds then).

@@ -65,11 +65,11 @@ def test_fig5_examples_are_baseline_wrong_wsms_right():
         assert e.path and e.path.split("/")[0] == e.label and 4500 <= int(Path(e.path).stem) <= 4999  # val files
 
 
-def test_readme_quotes_the_cards():
+def test_the_docs_quote_the_cards():
     # python -m wsms_viz.evaluation.report prints these tables; replacing the checkpoints without
-    # updating the README's Results fails here.
+    # updating docs/evaluation.md fails here.
     cards = read_cards([SHIPPED / name for name in NAMES])
-    readme = (SHIPPED.parent / "README.md").read_text(encoding="utf-8")
+    readme = (SHIPPED.parent / "docs" / "evaluation.md").read_text(encoding="utf-8")
     assert summary_table(cards) in readme
     assert zoom_table(cards) in readme
 
@@ -78,9 +78,9 @@ STUDY_NAMES = ("resnet20", "wsms_resnet20", "ms_resnet20", "resnet20_jitter", "w
                "resnet20_jitter_mid", "wsms_resnet20_jitter_mid", "sc_resnet20", "sc_resnet20_jitter_mid")
 
 
-def test_readme_quotes_the_scale_study(capsys):
+def test_the_docs_quote_the_scale_study(capsys):
     # python -m wsms_viz.evaluation.report prints the study section from the cards (every
-    # shipped checkpoint that carries one); the README's "Scale study" must quote it.
+    # shipped checkpoint that carries one); docs/scale-study.md must quote it.
     from wsms_viz.checkpoint import find_checkpoints
     from wsms_viz.evaluation import report, study
     from wsms_viz.evaluation.study_report import study_section
@@ -91,7 +91,7 @@ def test_readme_quotes_the_scale_study(capsys):
     assert studied >= {"resnet20", "wsms_resnet20", "resnet20_jitter_mid", "wsms_resnet20_jitter_mid"}
     assert studied <= set(STUDY_NAMES)
     section = study_section(cards)
-    readme = (SHIPPED.parent / "README.md").read_text(encoding="utf-8")
+    readme = (SHIPPED.parent / "docs" / "scale-study.md").read_text(encoding="utf-8")
     assert section in readme
     report.main([])
     assert section in capsys.readouterr().out
