@@ -496,6 +496,9 @@ def test_attributions_wait_for_a_slot_and_say_so_when_none_comes_free(hostile_en
         t.start()
     taken.wait()
     try:  # every slot taken by other "visitors": the page says so, computes nothing, shows no error
+        import streamlit as st
+
+        st.cache_data.clear()  # nothing computed by another test: every analysis needs a slot
         at = AppTest.from_file(APP, default_timeout=120).run()
         at.switch_page("wsms_viz/app/pages/attributions.py").run()
         assert not at.exception

@@ -22,7 +22,7 @@ from ..models import create_model, family_of_checkpoint, list_models, model_fami
 from ..zoom import CIFAR10_MEAN, CIFAR10_STD
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-# The four models issue 3 trains; offered untrained while checkpoints/ is empty.
+# The paper's three kinds of network; offered untrained while checkpoints/ is empty.
 UNTRAINED = ("resnet20", "wsms_resnet20", "ms_resnet20")
 UNTRAINED_PREFIX = "untrained:"
 TRAIN_HINT = "python -m wsms_viz.train --model wsms_resnet20 --out checkpoints/wsms_resnet20"
