@@ -242,6 +242,7 @@ def test_a_signal_between_checks_saves_a_checked_state(data_dir, tmp_path, monke
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="Inductor takes tens of minutes on a small shared CPU")
 def test_compiled_steps_train_like_eager_ones():
     eager, a = _stepper("none")
     compiled, b = _stepper("compile")
@@ -253,3 +254,28 @@ def test_compiled_steps_train_like_eager_ones():
     for (k, u), v in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         if u.is_floating_point():
             assert torch.allclose(u, v, rtol=1e-3, atol=1e-4), k
+
+
+@pytest.mark.slow
+def test_the_gpu_benchmark_runs_its_cpu_path(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "table.md"
+    run = subprocess.run([sys.executable, "benchmarks/gpu_throughput.py", "--device", "cpu", "--models", "resnet20",
+                          "--batch-size", "8", "--steps", "1", "--warmup", "1", "--train-images", "64",
+                          "--concurrency", "1", "2", "--seconds", "0.1", "--out", str(out)],
+                         cwd=repo, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    table = out.read_text()
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line for line in table.splitlines()
+            if line.startswith("| resnet20")}
+    assert set(rows) == {("resnet20", "bare eager"), ("resnet20", "bare graph"), ("resnet20", "trainer graph"),
+                         ("resnet20", "trainer none"), ("resnet20", "1 runs, trainer none"),
+                         ("resnet20", "2 runs, trainer none")}, table
+    assert "unavailable (no CUDA)" in rows[("resnet20", "bare graph")]
+    for key in (("resnet20", "bare eager"), ("resnet20", "trainer none"), ("resnet20", "2 runs, trainer none")):
+        images_per_s = rows[key].split("|")[3].replace(",", "").replace("total", "").strip()
+        assert float(images_per_s) > 0, rows[key]
