@@ -6,13 +6,15 @@ nothing else survives it. So the state travels in the ignored folder ``.carry/``
 
 * ``.carry/cifar10-jpeg.tar.xz``: the data (``make-data``: 46 MB of JPEGs are 15 MiB
   as one xz stream, every file's identical JPEG header compressed away);
-* ``.carry/runs.tar.xz``: what the last session returned, for each run either its
-  ``resume.pt`` (unfinished) or its checkpoint (finished), and ``log.tsv``.
+* ``.carry/runs.tar``: what the last session returned, for each run either its
+  ``resume.pt`` (unfinished) or its checkpoint (finished), and ``log.tsv``. Not
+  compressed: float32 weights and momentum shrink by 10% under xz, which is not worth
+  the seconds at the end of a session (a ResNet-110 state is 13.5 MiB).
 
 On the device (scripts/gpu_session.sh): ``unpack-data`` and ``unpack`` before training,
-``pack`` after, which writes ``carry.json`` and ``runs.tar.xz.NN`` parts into $OUT. Back
+``pack`` after, which writes ``carry.json`` and ``runs.tar.NN`` parts into $OUT. Back
 here: ``collect FILES_AT`` checks the parts against ``carry.json``, joins them into
-``.carry/runs.tar.xz`` and unpacks a copy into ``runs/gpu`` to look at. ``budget``
+``.carry/runs.tar`` and unpacks a copy into ``runs/gpu`` to look at. ``budget``
 says whether the next session's carry fits.
 
     python3 scripts/gpu_carry.py make-data            # once: .carry/cifar10-jpeg.tar.xz
@@ -43,7 +45,7 @@ OUT_MAX_FILES = 8
 PART = 15 * MIB  # under OUT_FILE_LIMIT with room to spare
 MANIFEST = "carry.json"
 SESSION_LOG = "session.log"  # gpu_session.sh's own output, the other file it returns
-RUNS_ARCHIVE = "runs.tar.xz"
+RUNS_ARCHIVE = "runs.tar"
 DATA_ARCHIVE = "cifar10-jpeg.tar.xz"
 FIXED_MTIME = 1_577_836_800  # 2020-01-01: the same archive bytes from the same files
 
@@ -58,7 +60,7 @@ def _sha256(path: Path) -> str:
 
 def _extract(archive: Path, dest: Path) -> list[str]:
     dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "r:xz") as tar:
+    with tarfile.open(archive, "r:*") as tar:
         names = tar.getnames()
         if hasattr(tarfile, "data_filter"):  # refuses absolute paths, "..", links out, devices
             tar.extractall(dest, filter="data")
@@ -94,7 +96,7 @@ def _epochs(runs: Path, name: str) -> int:
 
 def pack(runs: Path, out: Path, part: int = PART, max_files: int = OUT_MAX_FILES,
          limit: int = OUT_LIMIT) -> dict:
-    """Packs the runs into ``out``: ``runs.tar.xz.00``, ``.01`` ... (each at most
+    """Packs the runs into ``out``: ``runs.tar.00``, ``.01`` ... (each at most
     ``part`` bytes) and ``carry.json``, leaving room for ``session.log``; returns the
     manifest. Files that would not fit are left out, lowest priority first
     (:func:`run_files`), and named in the manifest."""
@@ -103,14 +105,14 @@ def pack(runs: Path, out: Path, part: int = PART, max_files: int = OUT_MAX_FILES
     chosen, left_out, total = [], [], 0
     for _, rel in sorted(run_files(runs), key=lambda t: t[0]):
         size = (runs / rel).stat().st_size
-        size += 1024 + size // 1000  # its tar header and padding; xz grows nothing by more
+        size += 1024  # its tar header and padding
         if total + size > budget:
             left_out.append(rel)
             continue
         chosen.append(rel)
         total += size
     buf = io.BytesIO()
-    with lzma.open(buf, "wb", preset=1) as xz, tarfile.open(fileobj=xz, mode="w") as tar:
+    with tarfile.open(fileobj=buf, mode="w") as tar:
         for rel in sorted(chosen):
             info = tar.gettarinfo(runs / rel, arcname=rel)
             info.uid = info.gid = 0
@@ -137,7 +139,7 @@ def pack(runs: Path, out: Path, part: int = PART, max_files: int = OUT_MAX_FILES
 
 
 def unpack(carry: Path, runs: Path) -> list[str]:
-    """Unpacks ``carry/runs.tar.xz`` (what the last session returned) into ``runs``."""
+    """Unpacks ``carry/runs.tar`` (what the last session returned) into ``runs``."""
     archive = carry / RUNS_ARCHIVE
     if not archive.is_file():
         return []
@@ -146,7 +148,7 @@ def unpack(carry: Path, runs: Path) -> list[str]:
 
 def collect(files_at: Path, carry: Path, runs: Path | None = None) -> dict:
     """After a session: checks the returned parts against ``carry.json``, joins them into
-    ``carry/runs.tar.xz`` (the next session's carry) and, if ``runs`` is given, unpacks
+    ``carry/runs.tar`` (the next session's carry) and, if ``runs`` is given, unpacks
     a copy there. Raises SystemExit naming a missing or changed part."""
     manifest = json.loads((files_at / MANIFEST).read_text())
     data = bytearray()

@@ -9,7 +9,7 @@
 #
 # BUDGET: seconds this whole command may take (keep it under the call's timeout_s);
 # PACK_RESERVE: seconds kept for stopping the runs and packing (default 90: GRACE 30 for
-# the runs to save, then the xz of up to 60 MiB). A SIGTERM or SIGINT to this script
+# the runs to save, then a tar of up to 60 MiB split into parts). A SIGTERM or SIGINT to this script
 # stops the runs and packs at once.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -297,7 +298,7 @@ class Augmenter:
         if isinstance(gen, torch.Generator):
             s = torch.exp(torch.empty(n).uniform_(np.log(lo), np.log(hi), generator=gen))
         else:
-            s = torch.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * gen.rand(n))
+            s = torch.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * gen.rand(n))
         on = _uniform(gen, n, s.device) < self.jitter_p
         return torch.where(on, s, torch.ones_like(s))
 
