@@ -120,7 +120,8 @@ class Trainer:
         model = _model(name, device)
         opt = build_optimizer(model, RECIPES["paper"], capture)
         images, labels = _data(device, train_images)
-        self.stepper = Stepper(model, opt, images, labels, MEAN, STD, Augmenter(), device, bf16, capture, batch)
+        self.stepper = Stepper(model, opt, images, labels, MEAN, STD, Augmenter(), device, bf16, capture, batch,
+                               fallback=False)  # a failed capture is a result here
         self.stepper.set_epoch(torch.randperm(len(images), generator=torch.Generator().manual_seed(0)))
         self.spe, self.step = len(images) // batch, 0
         self.recipe = RECIPES["paper"]

@@ -171,6 +171,55 @@ def test_a_non_finite_loss_is_flagged_with_its_step():
     assert stepper.read()[2] == -1
 
 
+def test_a_failed_recording_says_so_and_trains_on_eagerly_from_the_same_state(capsys, monkeypatch):
+    # A CPU stands in for the GPU: streams do nothing, the warm-up steps really run, and
+    # the recording itself fails, as it would on a GPU for an op that cannot be captured.
+    import contextlib
+
+    class Stream:
+        def __init__(self, *a, **k):
+            pass
+
+        def wait_stream(self, other):
+            pass
+
+    def no_graph():
+        raise RuntimeError("operation not permitted when stream is capturing")
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a: Stream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", no_graph)
+    warmups = []
+    real_device_step = train_mod.Stepper._device_step
+    monkeypatch.setattr(train_mod.Stepper, "_device_step", lambda self: (warmups.append(1), real_device_step(self)))
+    model, images, labels = _model_and_batch()
+    opt = train_mod.build_optimizer(model, train_mod.RECIPES["short"], "graph")  # fused SGD, tensor lr
+    failed = train_mod.Stepper(model, opt, images, labels, (0.5,) * 3, (0.25,) * 3, Augmenter(), CPU, False,
+                               "graph", batch_size=8)
+    ref_model, _, _ = _model_and_batch()
+    ref_opt = train_mod.build_optimizer(ref_model, train_mod.RECIPES["short"], "graph")
+    ref = train_mod.Stepper(ref_model, ref_opt, images, labels, (0.5,) * 3, (0.25,) * 3, Augmenter(), CPU, False,
+                            "none", batch_size=8)
+    order = torch.randperm(32, generator=torch.Generator().manual_seed(1))
+    for s in (failed, ref):
+        s.set_epoch(order)
+        for step in range(3):
+            s.step(step, step, 0.1)
+    err = capsys.readouterr().err
+    assert err.count("could not record the training step as a CUDA graph (RuntimeError: operation not") == 1, err
+    assert len(warmups) == train_mod.Stepper.WARMUP_STEPS + 3  # the warm-up ran, then 3 eager steps
+    assert failed.capture == "graph failed" and failed.graph is None
+    assert failed.read() == pytest.approx(ref.read(), rel=1e-5)
+    for (k, u), v in zip(model.state_dict().items(), ref_model.state_dict().values(), strict=True):
+        if u.is_floating_point():  # the warm-up steps of the failed recording left no trace
+            assert torch.allclose(u, v, rtol=1e-5, atol=1e-6), k
+    with pytest.raises(RuntimeError, match="not permitted"):
+        strict = train_mod.Stepper(model, opt, images, labels, (0.5,) * 3, (0.25,) * 3, Augmenter(), CPU, False,
+                                   "graph", batch_size=8, fallback=False)
+        strict.set_epoch(order)
+        strict.step(0, 0, 0.1)
+
+
 def test_ranks_draw_different_batches_and_augmentations():
     a, _ = _stepper(rank=0, world=2)
     b, _ = _stepper(rank=1, world=2)

@@ -492,13 +492,15 @@ class Stepper:
         capture: see above.
         batch_size: the global batch, split over ``world`` processes.
         seed, rank, world: the run's seed and this process's place under DDP.
+        fallback: if recording the graph fails, say so on stderr, put the state back
+            and go on eagerly (a long unattended run keeps going, slower); False: raise.
     """
 
     WARMUP_STEPS = 3
 
     def __init__(self, net, opt, images, labels, mean, std, augment: Augmenter, device: torch.device,
                  bf16: bool, capture: str = "none", batch_size: int = 128, seed: int = 0, rank: int = 0,
-                 world: int = 1):
+                 world: int = 1, fallback: bool = True):
         self.net, self.opt, self.images, self.labels = net, opt, images, labels
         self.augment, self.device, self.bf16, self.capture = augment, device, bf16, capture
         self.batch_size, self.per_rank, self.rank = batch_size, batch_size // world, rank
@@ -518,6 +520,7 @@ class Stepper:
         _zero_momentum(opt)
         self.graph = None
         self.compiled = None
+        self.fallback = fallback
         if capture == "compile":
             for t in (self.global_step, self.position, self.sums, self.first_bad, self.order, self.lr):
                 torch._dynamo.mark_static_address(t)  # mutated in place: keeps the CUDA graphs
@@ -547,8 +550,11 @@ class Stepper:
         if self.compiled is not None:
             self.compiled()
             return
-        if self.graph is None:
+        if self.graph is None and self.capture == "graph":
             self._record()
+        if self.graph is None:  # recording failed: eager from here on
+            self._device_step()
+            return
         self.graph.replay()
 
     def _device_step(self) -> None:
@@ -573,20 +579,35 @@ class Stepper:
         state = self._state()
         with torch.no_grad():
             saved = [t.detach().clone() for t in state]
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            for _ in range(self.WARMUP_STEPS):
+
+        def restore():
+            with torch.no_grad():
+                for t, s in zip(state, saved, strict=True):
+                    t.copy_(s)
+            self.opt.zero_grad(set_to_none=True)  # the gradients are then the graph's own memory
+
+        try:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(self.WARMUP_STEPS):
+                    self._device_step()
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            restore()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
                 self._device_step()
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        with torch.no_grad():
-            for t, s in zip(state, saved, strict=True):
-                t.copy_(s)
-        self.opt.zero_grad(set_to_none=True)  # the gradients are then the graph's own memory
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._device_step()
-        self.graph = graph
+            self.graph = graph
+        except Exception as e:
+            if not self.fallback:
+                raise
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            restore()
+            self.capture = "graph failed"
+            print(f"warning: could not record the training step as a CUDA graph ({type(e).__name__}: "
+                  f"{str(e).splitlines()[0] if str(e) else ''}); training eagerly from the same state",
+                  file=sys.stderr, flush=True)
 
     def load(self, loss_sum: float, correct: float) -> None:
         """Sets the running sums (a resumed epoch's, or zeros for a new one)."""
