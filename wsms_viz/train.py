@@ -12,13 +12,13 @@ Recipes (``--recipe``):
   that 164 epochs of a high learning rate would give. Same batch, same augmentation.
 
 Any field can be overridden (``--epochs 10 --lr 0.05``). Uses CUDA when present (bf16
-autocast, channels_last, the whole dataset kept on the GPU, each training step captured
-once and replayed: ``--capture``), else the CPU (fp32, or bf16
-autocast with ``--precision bf16``: faster on CPUs with native bf16 such as AVX512-BF16
-or AMX, about 10x slower without them, and the trainer warns; weights, BatchNorm and
-the loss stay fp32). Launched
-with ``torchrun --nproc_per_node=N`` it trains data-parallel (NCCL on GPUs, gloo on
-CPUs); only rank 0 writes files.
+autocast, channels_last, the whole dataset kept on the GPU, the training step recorded
+once as a CUDA graph and replayed: ``--capture``; a step that cannot be recorded is said
+on stderr and trained eagerly), else the CPU (fp32, or bf16 autocast with ``--precision
+bf16``: faster on CPUs with native bf16 such as AVX512-BF16 or AMX, about 10x slower
+without them, and the trainer warns; weights, BatchNorm and the loss stay fp32).
+Launched with ``torchrun --nproc_per_node=N`` it trains data-parallel (NCCL on GPUs,
+gloo on CPUs; eager steps); only rank 0 writes files.
 
 No step waits for the device: the batch is gathered, augmented (crops, flips and scale
 jitter drawn from a hash of the seed and the step, :mod:`wsms_viz.keyed_random`),
@@ -36,11 +36,11 @@ so that an app running as another user can read them. ``--resume`` continues fro
 ``resume.pt`` to the same final weights an uninterrupted run reaches (on the same
 device, thread count and ``--capture``).
 
-Exit codes of the command: 0 done; 2 a bad argument, data source (e.g. fewer than 2 classes),
-model config or output directory, said before any training (every argument is checked
-before any data is read); 3 the run diverged (a non-finite loss, val loss or weight,
-noticed up to ``--check-every`` steps late): it stops, and the
-last good ``resume.pt`` and checkpoint stay as they were; 4 a file could not be written
+Exit codes of the command: 0 done; 2 a bad argument, data source (fewer than 2 classes
+too), model config or output directory, said before any training (every argument is
+checked before any data is read); 3 the run diverged (a non-finite loss, val loss or
+weight; a loss is noticed up to ``--check-every`` steps late): it stops, and the last
+good ``resume.pt`` and checkpoint stay as they were; 4 a file could not be written
 during the run (disk full, read-only): the last good files stay as they were; 128 + n
 stopped by signal n (SIGINT, SIGTERM) with ``resume.pt`` saved. The library functions
 raise :class:`TrainError` subclasses; only :func:`main` turns them into exit codes.
