@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,12 +44,26 @@ class Checkpoint:
         return self.path.name
 
 
+def _create_temp(directory: Path, name: str) -> tuple[int, str]:
+    """A new file ``.NAME.<random>.tmp`` in ``directory``, opened for writing, with the
+    permissions the umask gives any new file (0644 under umask 022). ``tempfile.mkstemp``
+    would make it 0600, and the rename would carry that to the checkpoint: an app
+    running as another user could not read it."""
+    while True:
+        tmp = str(directory / f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Writes ``data`` to a temporary file beside ``path``, then renames it into place,
-    so a kill at any moment leaves either the old file or the new one, never half."""
+    so a kill at any moment leaves either the old file or the new one, never half. The
+    file gets the umask's permissions, as any new file would."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -107,7 +121,7 @@ def _write_pair(directory: Path, files: dict[str, bytes]) -> None:
     temps = {}
     try:
         for name, data in files.items():
-            fd, temps[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+            fd, temps[name] = _create_temp(directory, name)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
