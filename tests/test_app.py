@@ -200,7 +200,8 @@ def test_no_checkpoints_offers_untrained_models(tmp_path, monkeypatch):
     at = start()
     assert any("untrained" in w.value and "python -m wsms_viz.train" in w.value for w in at.warning)
     assert any("shares no dataset" in c.value for c in at.sidebar.caption)  # the missing folder is left out
-    assert at.sidebar.radio(key="source").value == "Sample photos"  # so it opens on the sample photos
+    assert at.sidebar.radio(key="source").value == "Dataset (val split)"  # so it opens on the demo set
+    assert at.sidebar.selectbox(key="dataset").options == ["Demo set"]
     assert not at.exception and len(top5(at)) == 3
 
 
@@ -299,7 +300,7 @@ def test_traversal_strings_never_reach_the_filesystem(env, monkeypatch, attack):
     at.session_state["data_dir"] = attack  # what the old free-text field was keyed on
     at.run()
     assert not at.exception, at.exception
-    assert at.sidebar.selectbox(key="dataset").options == ["tiny CIFAR"]
+    assert at.sidebar.selectbox(key="dataset").options == ["tiny CIFAR", "Demo set"]  # the demo set: always
     with pytest.raises(Exception):  # noqa: B017 (AppTest refuses a value that is not an option)
         at.sidebar.selectbox(key="dataset").set_value(attack).run()
     allowed = (env / "data").resolve()
@@ -313,7 +314,7 @@ def test_datasets_are_picked_by_label_among_the_configured_ones(env, monkeypatch
         [f"tiny CIFAR={env / 'data'}", f"second={other}", f"gone={tmp_path / 'missing'}"]))
     at = start()
     picker = at.sidebar.selectbox(key="dataset")
-    assert picker.options == ["tiny CIFAR", "second"]  # a missing folder is left out
+    assert picker.options == ["tiny CIFAR", "second", "Demo set"]  # a missing folder is left out
     picker.set_value("second").run()
     assert not at.exception and any("airplane #0" in c.value for c in at.caption)
     assert_no_server_path(at, tmp_path, env)

@@ -249,17 +249,21 @@ def test_both_example_lists_reset_the_zoom_and_say_how_they_were_chosen(env):
     assert at.slider(key="zoom").value == 1.0
 
 
-def test_with_no_dataset_the_app_opens_on_the_sample_photos(env, monkeypatch):
+def test_with_no_dataset_the_app_opens_on_the_demo_set(env, monkeypatch):
     monkeypatch.setenv("WSMS_DATA_ROOTS", str(env / "no-such-folder"))
     for page in (None, *(f"wsms_viz/app/pages/{p}.py" for p in ("receptive_fields", "attributions", "integration",
                                                                   "feature_maps"))):
         at = opened({}, page)
-        assert at.radio(key="source").value == "Sample photos"
-        assert "Dataset (val split)" not in at.radio(key="source").options
+        assert at.radio(key="source").value == "Dataset (val split)"
+        assert at.selectbox(key="dataset").value == "Demo set" and at.selectbox(key="dataset").options == ["Demo set"]
+        # This server's examples are files of a dataset it no longer shares, and not in the demo set.
         assert not any(o.startswith("Baseline") for o in at.radio(key="source").options)
         assert not at.error and not at.sidebar.error, page
         assert any("shares no dataset" in c.value for c in at.sidebar.caption)
         assert not any("Pick an image" in i.value for i in at.info), page
+    # The sample photos are still one click away.
+    at.sidebar.radio(key="source").set_value("Sample photos").run()
+    assert not at.exception and not at.error
 
 
 def test_the_readme_lists_every_link_parameter():

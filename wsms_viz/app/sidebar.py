@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import catalog, presenter, roots
+from . import catalog, demo, presenter, roots
 from .images import (
     FORMATS,
     DecodedImage,
@@ -121,14 +121,16 @@ def _image_error(sb, message: str) -> None:
 
 def _image_picker(sb, root: Path) -> DecodedImage | None:
     lists = {s: catalog.read_examples(root, which) for s, which in EXAMPLE_LISTS.items()}
-    shared = bool(data_roots())
-    # No dataset on this server: open on the sample photos (the examples' files are in the dataset).
-    sources = [s for s in SOURCES
-               if (s not in EXAMPLE_LISTS and (shared or s != SOURCES[0])) or (shared and lists.get(s, ([],))[0])]
+    # The dataset source is always there (the demo set at least); an example list when it
+    # lists images a dataset may hold, or, with no dataset, images the demo set has copies of
+    # (every one of the shipped lists').
+    operator = bool(roots.shared_roots())
+    sources = [s for s in SOURCES if s not in EXAMPLE_LISTS or (
+        lists[s][0] and (operator or any(demo.copy_of(e.path, e.image_root) for e in lists[s][0])))]
     source = sb.radio("Source", sources, key="source", persist_state="session", on_change=_example_picked, **LINK)
-    if not shared:
-        sb.caption("This server shares no dataset, so it opens on the sample photos; whoever starts it can "
-                   "add one (`WSMS_DATA_ROOTS`).")
+    if not operator:
+        sb.caption(f"This server shares no dataset, so it opens on the {demo.LABEL.lower()} shipped with the app; "
+                   "whoever starts it can add one (WSMS_DATA_ROOTS).")
     if source == SOURCES[0]:
         return _dataset_image(sb)
     if source == SOURCES[1]:
@@ -150,8 +152,11 @@ def _example_picked() -> None:
 
 
 def data_roots() -> list[roots.DataRoot]:
-    """The datasets whoever started the server shares (``WSMS_DATA_ROOTS``, see :mod:`.roots`)."""
-    return roots.shared_roots()
+    """The datasets whoever started the server shares (``WSMS_DATA_ROOTS``, see :mod:`.roots`),
+    then the demo set shipped with the app (:mod:`.demo`), always there."""
+    shared = roots.shared_roots()
+    label = demo.LABEL if roots.by_label(shared, demo.LABEL) is None else f"{demo.LABEL} (shipped)"
+    return [*shared, demo.root(label)]
 
 
 def chosen_root() -> roots.DataRoot | None:
@@ -169,10 +174,6 @@ def public(message: str) -> str:
 
 def _dataset_image(sb) -> DecodedImage | None:
     shared = data_roots()
-    if not shared:
-        sb.info("This server shares no dataset (whoever starts it lists them in WSMS_DATA_ROOTS). "
-                "Try the sample photos or upload your own.")
-        return None
     labels = [r.label for r in shared]
     label = sb.selectbox("Dataset", labels, key="dataset", persist_state="session", **LINK,
                          help="The datasets this server shares; whoever starts the app chooses them.")
@@ -182,7 +183,7 @@ def _dataset_image(sb) -> DecodedImage | None:
     except ImageError as e:
         _image_error(sb, f"{public(str(e))}. Try the sample photos meanwhile.")
         return None
-    sb.caption(f"{g.kind}: {g.split_note}.")
+    sb.caption(demo.caption() if root.path == demo.FOLDER else f"{g.kind}: {g.split_note}.")
     cls = sb.selectbox("Class", g.classes, key="data_class", persist_state="session", **LINK)
     items = g.of_class(g.classes.index(cls))
     if not items:
@@ -264,6 +265,8 @@ def _example_image(sb, examples: list[catalog.Example], root: Path, source: str)
     shared = [r.path for r in data_roots()] + [root]
     try:
         path = catalog.resolve_example_path(ex, root, *(r.path for r in data_roots()), REPO)
+        if path is None or not roots.inside(path, shared):  # no dataset here: the demo set's copy, if any
+            path = demo.copy_of(ex.path, ex.image_root) or path
         if path is not None and not roots.inside(path, shared):
             _image_error(sb, public(f"example #{i + 1}: its file {ex.path} is outside the datasets this server shares"))
             return None

@@ -131,27 +131,30 @@ def class_index(where, m: catalog.LoadedModel, sel: Selection, key: str) -> int 
 
 
 def fig1_rows(sel: Selection) -> list:
-    """Fig. 1's similarity for the selected multi-stage models over 16 images: val images
-    of the dataset when there is one, else the smooth synthetic images of the features module."""
+    """Fig. 1's similarity for the selected multi-stage models over 16 real images: val
+    images of the chosen dataset, which is the demo set shipped with the app when the
+    server shares none; the smooth synthetic images of the features module only when
+    even that cannot be read."""
     from ..analysis.features import blob_images
 
     keys = tuple(m.key for m in sel.models if not m.is_baseline)
     if not keys:
         st.info("Pick a WSMS-Net (and an MS-Net to compare) in the sidebar for this measurement.")
         return []
+    data = chosen_root()
     try:
-        data = chosen_root()
         if data is None:
             raise ImageError("no dataset")
         g = gallery(str(data.path))
         n = min(16, len(g))
-        imgs = [g.at(i * (len(g) // n)).pixels for i in range(n)]
-        images = torch.stack([network_inputs(p, frame(p.shape), [1.0])[0] for p in imgs])
-        source = f"{g.root}:{n}"
         if n < 2:
             raise ImageError("fewer than 2 images")
+        # Evenly spaced in gallery order (class by class), so every class is among them.
+        imgs = [g.at(i * len(g) // n).pixels for i in range(n)]
+        images = torch.stack([network_inputs(p, frame(p.shape), [1.0])[0] for p in imgs])
+        source, said = f"{g.root}:{n}", f"{n} val images of {data.label}, spread over its classes"
     except (ImageError, IndexError):
-        images, source = blob_images(16), "blobs"
-    st.caption(f"Images: {'synthetic blobs (no dataset)' if source == 'blobs' else '16 images of the dataset'}.")
+        images, source, said = blob_images(16), "blobs", "16 synthetic blobs (no readable dataset)"
+    st.caption(f"Images: {said}.")
     return _fig1(keys, source, images)
 
