@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import catalog, demo, presenter, roots
+from . import catalog, demo, links, presenter, roots
 from .images import (
     FORMATS,
     DecodedImage,
@@ -54,7 +54,7 @@ def page(title: str, what: str, paper: str, image: bool = True, presenter_intro:
             intro(what, paper)
     untrained_notice(sel)
     if image and not need_image(sel):
-        st.stop()
+        links.stop()  # the link's notice first: it may be why there is no image
     return sel
 
 
@@ -94,16 +94,21 @@ def sidebar() -> Selection:
                             format_func=lambda k: catalog.label_of(k) + (" (cannot load)" if broken[k] else ""),
                             key="models", persist_state="session", **LINK)
     models, errors = load_models(picked)
+    # What varies with the choices goes into containers, so the widgets after them keep their
+    # place in the sidebar: a bound widget that moves is drawn anew and, in Streamlit 1.67, the
+    # stale copy's removal unbinds the new one from the URL (the centre then left the link
+    # after a switch of the image source).
+    notes = sb.container()
     for e in errors:
-        sb.error(public(e))
+        notes.error(public(e))
     unpicked = [k for k in keys if broken[k] and k not in picked]
     if unpicked:
-        with sb.expander(f"{len(unpicked)} checkpoint{'s' if len(unpicked) > 1 else ''} cannot be loaded"):
+        with notes.expander(f"{len(unpicked)} checkpoint{'s' if len(unpicked) > 1 else ''} cannot be loaded"):
             for k in unpicked:
                 st.markdown(f"**{catalog.label_of(k)}**: {public(broken[k])}")
     sb.subheader("Image")
     st.session_state["_image_error"] = None
-    image = _image_picker(sb, root)
+    image = _image_picker(sb.container(), root)
     sb.caption("Zoom centre (fractions of width and height)")
     c1, c2 = sb.columns(2)
     cx = c1.slider("centre x", 0.0, 1.0, 0.5, 0.05, key="cx", persist_state="session", **LINK)
