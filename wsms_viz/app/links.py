@@ -58,7 +58,7 @@ PARAMS: dict[str, str] = {
     "robustness_tta": "Scale robustness: multi-scale averaging on/off",
     "lesson_zoom": "Lesson: the zoom of step 1",
 }
-_OPENED, _PENDING = "_link_opened", "_link_pending"
+_OPENED, _PENDING, _PAGE = "_link_opened", "_link_pending", "_link_page"
 
 
 def opening() -> None:
@@ -74,6 +74,39 @@ def opening() -> None:
     st.session_state[_OPENED] = True
     raw = {k: st.query_params.get_all(k) for k in st.query_params}
     st.session_state[_PENDING] = (raw, ignored_query(_raw_query_string()))
+
+
+def sync_server_copy() -> None:
+    """Tells Streamlit's server-side copy of the URL what the browser's address bar holds.
+
+    Streamlit 1.67 writes a bound widget's new value into the address bar in the browser,
+    and does not refresh its own copy of the query string on a rerun of the same page. When
+    a run then sets a bound widget's value itself (the class to follow, reset for a new
+    image), it sends its stale copy back as the whole query string, and the browser loses
+    what the visitor had just picked (the sample photo: picked, shown, but no longer in the
+    link). Every rerun carries the browser's query string, so the bound parameters of this
+    app are copied from it first. Not on a page switch, where Streamlit filters the
+    parameters for the new page itself. A no-op where Streamlit's internals differ.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+        from streamlit.runtime.state.query_params import _parse_query_string
+
+        ctx = get_script_run_ctx()
+        if ctx is None:
+            return
+        page, last = ctx.page_script_hash, st.session_state.get(_PAGE)
+        st.session_state[_PAGE] = page
+        if page != last:
+            return
+        browser = _parse_query_string(str(ctx.query_string or ""))
+        with ctx.session_state.query_params() as qp:
+            for key in PARAMS:
+                if key in browser and qp.is_bound(key):
+                    values = browser[key]
+                    qp.set_with_no_forward_msg(key, values if key == "models" or len(values) > 1 else values[0])
+    except (AttributeError, ImportError, TypeError):  # another Streamlit: its own behaviour stands
+        return
 
 
 def _raw_query_string() -> str:
@@ -222,6 +255,35 @@ def report_pending() -> None:
                   ignored)
     if text:
         st.toast(text, icon=":material/link_off:", duration="long")
+    elif not raw:  # the server saw no parameters: the browser checks whether Streamlit dropped them all
+        st.html(f"<script>{_IGNORED_JS}</script>", unsafe_allow_javascript=True, width="content")
+
+
+# Streamlit's server empties a query string over its limits before the app sees it (a
+# test harness passes it on, hence ignored_query above), so the browser, which still has
+# it, says so: plain text in a box of its own, closable; our constant script, two numbers
+# formatted in, hence unsafe_allow_javascript.
+_IGNORED_JS = """(() => {
+  const q = window.location.search.replace(/^\\?/, "");
+  const fields = q ? q.split("&").length : 0, n = (x) => x.toLocaleString("en");
+  const why = q.length > __LENGTH__ ? `it has ${n(q.length)} characters and this server reads at most ${n(__LENGTH__)}`
+    : fields > __FIELDS__ ? `it has ${n(fields)} parameters and this server reads at most ${n(__FIELDS__)}` : null;
+  if (!why || document.getElementById("wsms-link-ignored")) return;
+  const box = document.createElement("div");
+  box.id = "wsms-link-ignored";
+  box.setAttribute("role", "alert");
+  box.style.cssText = "position:fixed;top:4rem;left:50%;transform:translateX(-50%);z-index:1000;max-width:40rem;" +
+    "padding:.75rem 1rem;border-radius:.5rem;background:#fff3cd;color:#3d2c00;border:1px solid #e0c36a;" +
+    "box-shadow:0 2px 8px rgba(0,0,0,.2);font-family:sans-serif";
+  box.textContent = `This link was not read at all (${why}), so the default view is shown.`;
+  const close = document.createElement("button");
+  close.textContent = "\u00d7";
+  close.setAttribute("aria-label", "Close");
+  close.style.cssText = "margin-left:1rem;border:none;background:none;font-size:1.2rem;cursor:pointer";
+  close.onclick = () => box.remove();
+  box.appendChild(close);
+  document.body.appendChild(box);
+})();""".replace("__LENGTH__", str(MAX_LENGTH)).replace("__FIELDS__", str(MAX_FIELDS))
 
 
 def stop() -> NoReturn:

@@ -38,6 +38,7 @@ def main() -> None:
     pages = [st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES]
     page = st.navigation(pages)
     links.opening()  # the link's parameters, before a widget drops the bad ones
+    links.sync_server_copy()
     asked = unknown_path(st.context.url, st.get_option("server.baseUrlPath"))
     if asked is not None:
         no_such_page(asked, next(sp for sp, p in zip(pages, PAGES, strict=True) if p.default))
