@@ -242,7 +242,7 @@ def test_integration_and_feature_pages(env):
     for scaling in ("local", "global"):
         at.radio(key="fm_scaling").set_value(scaling).run()
         assert not at.exception, at.exception
-    at.selectbox(key="fm_block").set_value(1).run()
+    at.selectbox(key="fm_block").set_value("block 2").run()
     assert not at.exception, at.exception
 
 
@@ -469,7 +469,7 @@ def test_attribution_page_offers_per_stage_colour_scales_and_says_which(env):
 
 def test_receptive_field_page_block_selector_and_readable_fields(env):
     at = start("wsms_viz/app/pages/receptive_fields.py")
-    assert at.selectbox(key="rf_block").value == 2  # the last block by default
+    assert at.selectbox(key="rf_block").value == "block 1"  # by default the last block every stage has
     names = lambda: [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"][1:]]  # noqa: E731
     boxes = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
     assert any("larger than the 32x32 image" in a["text"] for a in boxes["annotations"])
@@ -478,8 +478,8 @@ def test_receptive_field_page_block_selector_and_readable_fields(env):
     assert any("start: where the field of unit 0 begins" in c.value for c in at.caption)
     erf = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert erf["layout"]["annotations"][0]["text"] == "the image"
-    at.selectbox(key="rf_block").set_value(0).run()
+    at.selectbox(key="rf_block").set_value("block 1").run()
     assert not at.exception, at.exception
     assert [n.split(":")[1].split(",")[0].strip() for n in names()] == ["15 px", "30 px", "60 px"]
-    at.selectbox(key="rf_block").set_value(1).run()
+    at.selectbox(key="rf_block").set_value("block 2").run()
     assert not at.exception and any("Stage 3 has no block 2" in c.value for c in at.caption)
