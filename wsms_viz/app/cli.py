@@ -8,7 +8,8 @@ package cannot rely on it.
 
 Checkpoints come from ``--checkpoints``, else ``$WSMS_CHECKPOINTS``, else ``./checkpoints``
 in the folder the command is started in; datasets from ``--data``, else ``$WSMS_DATA_ROOTS``
-or ``$WSMS_DATA`` (:mod:`wsms_viz.app.roots`). Every other option goes to Streamlit, e.g.
+or ``$WSMS_DATA``, else ``../shared/datasets/cifar10-jpeg`` beside that folder
+(:mod:`wsms_viz.app.roots`). Every other option goes to Streamlit, e.g.
 ``wsms-app --server.port 8600 --server.headless true``.
 """
 
@@ -50,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", type=Path, metavar="DIR",
                    help="the checkpoints folder (default: $WSMS_CHECKPOINTS, else ./checkpoints)")
     p.add_argument("--data", type=Path, metavar="FOLDER",
-                   help="one dataset folder to share (default: $WSMS_DATA_ROOTS or $WSMS_DATA, else none)")
+                   help="one dataset folder to share (default: $WSMS_DATA_ROOTS or $WSMS_DATA, else "
+                        "../shared/datasets/cifar10-jpeg beside the working directory when it is there)")
     return p
 
 
