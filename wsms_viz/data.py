@@ -169,7 +169,8 @@ def _torchvision_cifar(kind: str, root: str, download: bool) -> tuple[list[str],
     try:  # imported here: only this source needs it
         from torchvision import datasets
     except Exception as e:  # a torchvision built for another torch fails with RuntimeError, not ImportError
-        raise ValueError(f"{kind}: torchvision cannot be imported ({e}); use an imagefolder: source instead") from None
+        raise ValueError(f"{kind}: torchvision cannot be imported ({e}); install it with "
+                         "`pip install 'wsms-viz[cifar]'`, or use an imagefolder: source instead") from None
 
     cls = datasets.CIFAR10 if kind == "cifar10" else datasets.CIFAR100
     try:

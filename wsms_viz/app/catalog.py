@@ -71,7 +71,9 @@ def checkpoint_root(repo_root: str | Path | None = None) -> Path:
     env = os.environ.get("WSMS_CHECKPOINTS")
     if env:
         return Path(env).expanduser()
-    repo = Path(repo_root) if repo_root else Path(__file__).resolve().parents[2]
+    # The folder the app or command was started in, not the package's: installed from a
+    # wheel, the package sits in site-packages, far from any checkpoints.
+    repo = Path(repo_root) if repo_root else Path.cwd()
     return repo / "checkpoints"
 
 

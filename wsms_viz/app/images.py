@@ -9,7 +9,7 @@ resizes to 32x32, so a large photo shows real detail when zoomed into.
   (``root/<class>/<file>``; the shared ``cifar10-jpeg`` layout with ``train/`` uses its
   val split, the last 10% of each class's files by name, as :mod:`wsms_viz.data` splits) or a torchvision CIFAR
   root (``cifar-10-batches-py`` / ``cifar-100-python``, its test set).
-* :func:`sample_photos` are the real photos scikit-image bundles: a cat, a horse, ...
+* :func:`sample_photos` are real photos bundled with the package: a cat, a horse, ...
 * :func:`decode_image` turns untrusted bytes into RGB or raises :class:`ImageError`
   with a message for a person: zero bytes, not an image (an SVG is named as such), truncated,
   too many pixels (checked from the header before anything is decoded: "too large", with
@@ -27,6 +27,7 @@ import struct
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -249,44 +250,44 @@ def load_image_file(path: str | Path) -> DecodedImage:
 
 # --- sample photos with no dataset -----------------------------------------------
 
-# name -> (loader in skimage.data, CIFAR-10 class or None, caption)
+# name -> (file in samples/, CIFAR-10 class or None, caption). The photos are scikit-image's
+# sample data, copied into the package so the app needs no image library's data; each one's
+# source and licence are in samples/README.md.
 _SAMPLES: dict[str, tuple[str, str | None, str]] = {
-    "chelsea (a cat)": ("chelsea", "cat", "Chelsea the cat, scikit-image's sample photo"),
-    "horse (silhouette)": ("horse", "horse", "a black-and-white horse silhouette"),
-    "rocket": ("rocket", None, "a rocket on its launch pad (no CIFAR-10 class)"),
-    "coffee": ("coffee", None, "a cup of coffee (no CIFAR-10 class)"),
-    "astronaut": ("astronaut", None, "astronaut Eileen Collins (no CIFAR-10 class)"),
-    "motorcycle": ("stereo_motorcycle", None, "a motorcycle (no CIFAR-10 class; closest: automobile)"),
+    "chelsea (a cat)": ("chelsea.png", "cat", "Chelsea the cat, scikit-image's sample photo"),
+    "horse (silhouette)": ("horse.png", "horse", "a black-and-white horse silhouette"),
+    "rocket": ("rocket.jpg", None, "a rocket on its launch pad (no CIFAR-10 class)"),
+    "coffee": ("coffee.jpg", None, "a cup of coffee (no CIFAR-10 class)"),
+    "astronaut": ("astronaut.jpg", None, "astronaut Eileen Collins (no CIFAR-10 class)"),
 }
 
 
 def sample_photos() -> list[str]:
-    """Names of the bundled sample photos (scikit-image ships them in its wheel)."""
+    """Names of the sample photos bundled with the package (``wsms_viz/app/samples/``)."""
     return list(_SAMPLES)
 
 
 @lru_cache(maxsize=8)
-def _sample_pixels(loader: str) -> np.ndarray:
-    import skimage.data
-
-    a = getattr(skimage.data, loader)()
-    if isinstance(a, tuple):  # stereo_motorcycle returns (left, right, disparity)
-        a = a[0]
-    a = np.asarray(a)
-    if a.dtype == bool:
-        a = np.where(a, 0, 255).astype(np.uint8)  # the horse: black shape on white
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    a = a[..., :3].astype(np.uint8)
+def _sample_pixels(file: str) -> np.ndarray:
+    data = (resources.files(__package__) / "samples" / file).read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+        a = np.asarray(im.convert("RGB"))  # the horse is a 1-bit PNG: black shape on white
     a.setflags(write=False)
     return a
 
 
 def load_sample(name: str) -> DecodedImage:
+    """A bundled sample photo, labelled with its CIFAR-10 class when it has one.
+
+    Example:
+        >>> load_sample("chelsea (a cat)").label
+        'cat'
+    """
     if name not in _SAMPLES:
         raise ValueError(f"unknown sample photo {name!r}; known: {', '.join(_SAMPLES)}")
-    loader, label, caption = _SAMPLES[name]
-    return DecodedImage(_sample_pixels(loader), name, [caption], label=label, key=f"sample:{loader}")
+    file, label, caption = _SAMPLES[name]
+    return DecodedImage(_sample_pixels(file), name, [caption], label=label,
+                        key=f"sample:{file.rsplit('.', 1)[0]}")
 
 
 # --- a labelled gallery from a dataset directory -------------------------------------

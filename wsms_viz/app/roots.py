@@ -30,7 +30,7 @@ from pathlib import Path
 
 ENV_ROOTS = "WSMS_DATA_ROOTS"
 ENV_ONE = "WSMS_DATA"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path.cwd()  # the folder the server was started in: the repository for `streamlit run app.py`
 DEFAULT_LABEL, DEFAULT_FOLDER = "CIFAR-10", ("shared", "datasets", "cifar10-jpeg")  # beside the repository
 
 

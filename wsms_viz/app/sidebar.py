@@ -27,7 +27,9 @@ from .images import (
 from .links import LINK
 from .state import Selection, _stamp, gallery, load_error, load_models
 
-REPO = Path(__file__).resolve().parents[2]
+# The folder the server was started in (the repository for `streamlit run app.py`), where
+# ./checkpoints is looked for; an installed package's own folder is site-packages.
+REPO = Path.cwd()
 SOURCES = ("Dataset (val split)", "Sample photos", "Upload your own", "Baseline wrong, WSMS right",
            "Baseline right, WSMS wrong")
 EXAMPLE_LISTS = {SOURCES[3]: "examples", SOURCES[4]: "reverse"}  # their lists in examples.json
