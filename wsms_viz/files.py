@@ -49,13 +49,15 @@ def inside_any(path: str | Path, folders: Iterable[str | Path]) -> bool:
     return any(real.is_relative_to(os.path.realpath(f)) for f in folders)
 
 
-def open_regular(path: str | Path, within: Iterable[str | Path] = (), max_bytes: int | None = None) -> BinaryIO:
+def open_regular(path: str | Path, within: Iterable[str | Path] = (), max_bytes: int | None = None,
+                 where: str = "the shared folder") -> BinaryIO:
     """``path`` opened for reading, after the checks of the module docstring.
 
     Args:
         path: the file; a symlink is followed only when it ends inside ``within``.
         within: the folders it may lie in; empty: anywhere (the other checks still apply).
         max_bytes: refuse a bigger file (its size read from the opened descriptor).
+        where: what the messages call ``within``.
 
     Raises:
         FileRefused: naming the file and why (a link out of the folder, not a regular
@@ -66,7 +68,7 @@ def open_regular(path: str | Path, within: Iterable[str | Path] = (), max_bytes:
     folders = [os.path.realpath(f) for f in within]
     real = os.path.realpath(path)
     if folders and not any(Path(real).is_relative_to(f) for f in folders):
-        raise FileRefused(f"{name} is a link to a file outside the shared folder; not read")
+        raise FileRefused(f"{name} is a link to a file outside {where}; not read")
     try:
         # The path has no symlink left; O_NOFOLLOW refuses one put there since.
         fd = os.open(real, _FLAGS)
@@ -89,7 +91,7 @@ def open_regular(path: str | Path, within: Iterable[str | Path] = (), max_bytes:
             except OSError:
                 opened = None
             if opened is not None and not any(Path(opened).is_relative_to(f) for f in folders):
-                raise FileRefused(f"{name} is a link to a file outside the shared folder; not read")
+                raise FileRefused(f"{name} is a link to a file outside {where}; not read")
         if max_bytes is not None and st.st_size > max_bytes:
             raise FileRefused(f"{name} is {st.st_size:,} bytes, more than the {max_bytes:,} allowed; not read",
                               size=st.st_size)
@@ -100,10 +102,11 @@ def open_regular(path: str | Path, within: Iterable[str | Path] = (), max_bytes:
         raise
 
 
-def read_regular(path: str | Path, within: Iterable[str | Path] = (), max_bytes: int = 2**31) -> bytes:
+def read_regular(path: str | Path, within: Iterable[str | Path] = (), max_bytes: int = 2**31,
+                 where: str = "the shared folder") -> bytes:
     """The bytes of ``path`` (see :func:`open_regular`), at most ``max_bytes`` of them: a
     file that grew past the cap after its size was checked is refused, not read on."""
-    with open_regular(path, within, max_bytes) as f:
+    with open_regular(path, within, max_bytes, where) as f:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
         name = Path(path).name

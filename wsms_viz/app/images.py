@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import re
+import stat
 import struct
+import sys
 import threading
 import warnings
 from collections.abc import Iterable
@@ -36,7 +39,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..data import IMAGE_SUFFIXES, VAL_FRACTION, val_part  # noqa: F401 (IMAGE_SUFFIXES: ui imports it here)
-from ..files import FileRefused, read_regular
+from ..files import FileRefused, inside_any, open_regular, read_regular
 from ..zoom import CIFAR10_MEAN
 
 # A 12-megapixel phone photo is 12M pixels; 50M leaves room for large camera files while
@@ -444,7 +447,7 @@ class Gallery:
     """
 
     def __init__(self, root: str | Path):
-        self.root = Path(root).expanduser()
+        self.root = Path(os.path.realpath(Path(root).expanduser()))
         self._array: np.ndarray | None = None
         if not self.root.is_dir():
             raise ImageError(f"dataset directory {self.root} does not exist")
@@ -462,14 +465,21 @@ class Gallery:
             return
         folder, split_note = _pick_image_folder(self.root)
         self.kind = "ImageFolder"
-        self.classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-        items = []
+        # Only real folders and regular files inside the root: a link out of it, a FIFO or
+        # a device in it is never listed (and reading checks again, see load_image_file).
+        self.classes = sorted(p.name for p in _class_folders(folder, self.root))
+        items, left_out = [], 0
         use_val_range = folder.name == "train"
         for c, cls in enumerate(self.classes):
             files = sorted(p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if use_val_range:  # the trainer's val split: data.val_part
+            if use_val_range:  # the trainer's val split: data.val_part, over the same names it lists
                 files = val_part(files)
-            items += [GalleryItem(c, i, str(p)) for i, p in enumerate(files)]
+            safe = [p for p in files if _regular_inside(p, self.root)]
+            left_out += len(files) - len(safe)
+            items += [GalleryItem(c, i, str(p)) for i, p in enumerate(safe)]
+        if left_out:
+            print(f"wsms-viz: {left_out} entries of {self.root} left out of its gallery: links out of the folder, "
+                  "or not regular files", file=sys.stderr)
         if not items:
             raise ImageError(f"{folder} has class folders but no images in them")
         self.items = items
@@ -487,7 +497,7 @@ class Gallery:
         if item.path is None:
             a = self._array[self.items.index(item)]
             return DecodedImage(a, name, label=cls, key=f"cifar:{self.root}:{item.label}:{item.index}")
-        img = load_image_file(item.path)
+        img = load_image_file(item.path, within=(self.root,))
         img.name, img.label, img.key = name, cls, f"file:{item.path}"
         return img
 
@@ -498,20 +508,40 @@ class Gallery:
         return self.load(self.items[index])
 
 
-def _is_image_folder(path: Path) -> bool:
-    subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")] if path.is_dir() else []
+def _regular_inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` is a regular file, or a link to one, that lies inside ``root``."""
+    try:
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            return inside_any(path, (root,)) and path.is_file()
+        return stat.S_ISREG(st.st_mode)
+    except OSError:
+        return False
+
+
+def _folder_inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` is a folder, or a link to one, that lies inside ``root``."""
+    return path.is_dir() and inside_any(path, (root,))
+
+
+def _class_folders(path: Path, root: Path) -> list[Path]:
+    return [p for p in path.iterdir() if not p.name.startswith(".") and _folder_inside(p, root)]
+
+
+def _is_image_folder(path: Path, root: Path) -> bool:
+    subdirs = _class_folders(path, root) if _folder_inside(path, root) else []
     return any(any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir()) for d in subdirs[:50])
 
 
 def _pick_image_folder(root: Path) -> tuple[Path, str]:
     for sub, note in (("val", "its val/ folder"), ("test", "its test/ folder")):
-        if _is_image_folder(root / sub):
+        if _is_image_folder(root / sub, root):
             return root / sub, note
     train = root / "train"
-    if _is_image_folder(train):
+    if _is_image_folder(train, root):
         return train, (f"the val split: the last {VAL_FRACTION:.0%} of each class's files by name, "
                        "never trained on")
-    if _is_image_folder(root):
+    if _is_image_folder(root, root):
         return root, "every image in it"
     raise ImageError(
         f"{root} is not an ImageFolder (class sub-folders with images), a folder with val/, test/ or "
@@ -536,8 +566,11 @@ class _ArraysOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file")
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
+MAX_CIFAR_BATCH_BYTES = 256 * 2**20  # a CIFAR test batch is 31 MB
+
+
+def _unpickle(path: Path, root: Path) -> dict:
+    with open_regular(path, (root,), MAX_CIFAR_BATCH_BYTES) as f:
         return _ArraysOnly(f, encoding="latin1").load()
 
 
@@ -550,10 +583,11 @@ def _find_cifar_batches(root: Path) -> tuple[list[str], np.ndarray, list[int]] |
         if d is None or not (d / test_name).is_file():
             continue
         try:
-            meta, test = _unpickle(d / meta_name), _unpickle(d / test_name)
+            meta, test = _unpickle(d / meta_name, root), _unpickle(d / test_name, root)
             data = np.asarray(test["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
             return list(meta[names_key]), data, [int(x) for x in test[label_key]]
         except (OSError, KeyError, ValueError, pickle.UnpicklingError, EOFError) as e:
+            # FileRefused is a ValueError: a link out of the root, a FIFO, an oversized batch.
             raise ImageError(f"{d} looks like a CIFAR root but cannot be read: {e}") from None
     return None
 
