@@ -479,7 +479,7 @@ class Gallery:
             items += [GalleryItem(c, i, str(p)) for i, p in enumerate(safe)]
         if left_out:
             print(f"wsms-viz: {left_out} entries of {self.root} left out of its gallery: links out of the folder, "
-                  "or not regular files", file=sys.stderr)
+                  f"not regular files, or over {MAX_UPLOAD_BYTES:,} bytes", file=sys.stderr)
         if not items:
             raise ImageError(f"{folder} has class folders but no images in them")
         self.items = items
@@ -509,12 +509,15 @@ class Gallery:
 
 
 def _regular_inside(path: Path, root: Path) -> bool:
-    """Whether ``path`` is a regular file, or a link to one, that lies inside ``root``."""
+    """Whether ``path`` is a regular file, or a link to one, that lies inside ``root`` and
+    is no bigger than an upload may be."""
     try:
         st = path.lstat()
         if stat.S_ISLNK(st.st_mode):
-            return inside_any(path, (root,)) and path.is_file()
-        return stat.S_ISREG(st.st_mode)
+            if not inside_any(path, (root,)):
+                return False
+            st = path.stat()
+        return stat.S_ISREG(st.st_mode) and st.st_size <= MAX_UPLOAD_BYTES
     except OSError:
         return False
 
