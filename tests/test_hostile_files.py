@@ -258,6 +258,14 @@ def test_formats_pillow_knows_but_the_app_does_not_document_are_refused(fmt):
         decode_image(data, f"x.{fmt.lower()}")
 
 
+def test_the_training_loader_skips_other_formats_too(tmp_path):
+    from wsms_viz.data import decode_file
+
+    (tmp_path / "x.png").write_bytes(encode(Image.new("RGB", (16, 16), (9, 9, 9)), "PCX"))
+    (tmp_path / "y.png").write_bytes(encode(Image.new("RGB", (16, 16), (9, 9, 9)), "PNG"))
+    assert decode_file(tmp_path / "x.png", 32) is None and decode_file(tmp_path / "y.png", 32).shape == (32, 32, 3)
+
+
 def test_a_camera_mpo_jpeg_still_opens():
     im = Image.new("RGB", (40, 30), (10, 200, 10))
     data = encode(im, "MPO", save_all=True, append_images=[Image.new("RGB", (40, 30), (200, 0, 0))])

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..data import IMAGE_SUFFIXES, VAL_FRACTION, val_part  # noqa: F401 (IMAGE_SUFFIXES: ui imports it here)
+from ..data import IMAGE_FORMATS, IMAGE_SUFFIXES, VAL_FRACTION, val_part  # noqa: F401 (IMAGE_SUFFIXES: ui imports it here)
 from ..files import FileRefused, inside_any, open_regular, read_regular
 from ..zoom import CIFAR10_MEAN
 
@@ -189,9 +189,7 @@ def decode_image(data: bytes, name: str = "upload") -> DecodedImage:
 
 
 FORMATS = "JPEG, PNG, GIF, BMP, WebP, TIFF or PPM"
-# Pillow's names of the formats FORMATS lists (MPO: the multi-picture JPEGs some cameras
-# write, which Pillow opens through its JPEG plugin). Nothing else is ever opened.
-ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
+ALLOWED_FORMATS = IMAGE_FORMATS  # Pillow's names of FORMATS: nothing else is ever opened
 
 
 def _unreadable(name: str, data: bytes) -> str:
