@@ -424,3 +424,26 @@ def test_fifty_megapixel_wide_images_two_at_once_stay_small(kind):
     # One decode at a time, each a few 1-MP tiles plus a 1750x1750 box-reduced copy; the
     # old code made several 392 MB float64 copies per upload.
     assert peak < 64 * 2**20, peak / 2**20
+
+
+def test_examples_json_that_is_a_fifo_a_link_out_or_huge_is_refused(ckpt_root, tmp_path):
+    from wsms_viz.app.catalog import read_examples
+
+    ex = ckpt_root / "examples.json"
+    os.mkfifo(ex)
+    assert read_examples(ckpt_root) == ([], None)  # not a regular file: as if there were none
+    ex.unlink()
+    (tmp_path / "outside.json").write_text('[{"path": "x.png", "label": 1}]')
+    ex.symlink_to(tmp_path / "outside.json")
+    examples, error = read_examples(ckpt_root)
+    assert examples == [] and "examples.json is a link to a file outside the checkpoint folder" in error
+    ex.unlink()
+    with open(ex, "wb") as f:
+        f.truncate(200 * 2**20)
+    tracemalloc.start()
+    try:
+        examples, error = read_examples(ckpt_root)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert examples == [] and "more than the 16,777,216 allowed" in error and peak < 2**20
