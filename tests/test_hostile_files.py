@@ -447,3 +447,35 @@ def test_examples_json_that_is_a_fifo_a_link_out_or_huge_is_refused(ckpt_root, t
     finally:
         tracemalloc.stop()
     assert examples == [] and "more than the 16,777,216 allowed" in error and peak < 2**20
+
+
+_RSS_AFTER_THREADS = r"""
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from wsms_viz.app.images import decode_image
+data = Path(sys.argv[2]).read_bytes()
+def rss():
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmRSS:"))
+after = []
+for _ in range(4):  # as Streamlit does: every rerun in a new thread
+    t = threading.Thread(target=decode_image, args=(data, "x"))
+    t.start()
+    t.join()
+    after.append(rss())
+print(max(after) - after[0])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
+def test_decoding_in_fresh_threads_gives_the_raster_back(tmp_path):
+    import subprocess
+    import sys
+
+    tif = tmp_path / "f.tif"
+    tif.write_bytes(_float_tiff(4000))  # a 64 MB raster
+    out = subprocess.run([sys.executable, "-c", _RSS_AFTER_THREADS, str(Path(images.__file__).parents[2]), str(tif)],
+                         capture_output=True, text=True, timeout=300, check=True)
+    growth = int(out.stdout.split()[-1])
+    assert growth < 24 * 2**20, growth / 2**20  # decoded in each caller thread, 146 MB stayed behind
