@@ -1,20 +1,23 @@
 """Images for the app: a labelled gallery, sample photos and safe decoding of uploads.
 
 Everything returns ``(H, W, 3)`` uint8 numpy arrays at the image's own resolution, or for
-a big photo a working copy whose short side is at least :data:`WORKING_SIDE` (all the
-3x zoom can use); the app zooms them with :func:`wsms_viz.zoom.zoom` and only then
+a big photo a working copy whose short side is :data:`WORKING_SIDE` (all the 3x zoom can
+use) and long side at most :data:`MAX_WORKING_LONG`; the app zooms them with :func:`wsms_viz.zoom.zoom` and only then
 resizes to 32x32, so a large photo shows real detail when zoomed into.
 
 * :class:`Gallery` reads the validation images of a dataset directory: an ImageFolder
   (``root/<class>/<file>``; the shared ``cifar10-jpeg`` layout with ``train/`` uses its
   val split, the last 10% of each class's files by name, as :mod:`wsms_viz.data` splits) or a torchvision CIFAR
-  root (``cifar-10-batches-py`` / ``cifar-100-python``, its test set).
+  root (``cifar-10-batches-py`` / ``cifar-100-python``, its test set). It lists and reads
+  only real folders and regular files inside the root (links out of it, FIFOs, devices and
+  files over the upload limit are left out; :mod:`wsms_viz.files`).
 * :func:`sample_photos` are the real photos scikit-image bundles: a cat, a horse, ...
 * :func:`decode_image` turns untrusted bytes into RGB or raises :class:`ImageError`
   with a message for a person: zero bytes, not an image (an SVG is named as such), truncated,
   too many pixels (checked from the header before anything is decoded: "too large", with
   how to shrink it), and it converts EXIF-rotated, palette, transparent, CMYK, 16-bit,
-  greyscale, animated and multi-page images correctly.
+  greyscale, animated and multi-page images correctly. It opens only :data:`FORMATS`, and
+  its memory is bounded: the decoded raster plus a few MB (tiles), one big raster at a time.
 """
 
 from __future__ import annotations
