@@ -128,7 +128,7 @@ def test_examples_source(env):
     at.sidebar.radio(key="source").set_value("Baseline wrong, WSMS right").run()
     assert not at.exception and any("true class **bird**" in c.value for c in at.caption)
     at.sidebar.selectbox(key="example").set_value(at.sidebar.selectbox(key="example").options[1]).run()
-    assert not at.exception and any("bird/4999.jpg is not found" in e.value for e in at.sidebar.error)
+    assert not at.exception and any("its file 4999.jpg is not found" in e.value for e in at.sidebar.error)
     assert not any("true class" in c.value for c in at.caption)
 
 

@@ -32,6 +32,10 @@ from .zoom import CIFAR10_MEAN, CIFAR10_STD, normalize
 
 # Every image file the package reads (datasets, galleries, uploads): what PIL decodes.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+# Pillow's names of those formats: the only ones ever opened (Image.open(..., formats=)),
+# whatever a file's bytes claim; Pillow knows many more, some of which hand the file to
+# other programs (EPS to Ghostscript). A camera's multi-picture JPEG (MPO) opens as JPEG.
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
 VAL_FRACTION = 0.1
 DEFAULT_CACHE = Path(os.environ.get("WSMS_CACHE", Path.home() / ".cache" / "wsms_viz"))
 
@@ -109,7 +113,7 @@ def decode_file(path: str | Path, size: int) -> np.ndarray | None:
     """One image as ``(size, size, 3)`` uint8, or None when it cannot be decoded (a
     corrupt or truncated file, not an image at all, a decompression bomb)."""
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=IMAGE_FORMATS) as im:
             im = im.convert("RGB")
             if im.size != (size, size):
                 im = im.resize((size, size), Image.BILINEAR)
