@@ -39,12 +39,13 @@ SIZES = {"50 MP": (8640, 5760), "24 MP": (6000, 4000)}
 
 
 def make_jpeg(width: int, height: int, seed: int = 0) -> bytes:
-    """A photo-like JPEG: scikit-image's cat scaled to ``width x height``, plus noise."""
+    """A photo-like JPEG: the app's sample cat scaled to ``width x height``, plus noise."""
     import numpy as np
-    import skimage.data
     from PIL import Image
 
-    cat = Image.fromarray(skimage.data.chelsea()).resize((width, height), Image.Resampling.BICUBIC)
+    from wsms_viz.app.images import load_sample
+
+    cat = Image.fromarray(load_sample("chelsea (a cat)").pixels).resize((width, height), Image.Resampling.BICUBIC)
     rng = np.random.default_rng(seed)
     a = np.asarray(cat, dtype=np.int16)
     a = np.clip(a + rng.normal(0, 4, a.shape[:2] + (1,)).astype(np.int16), 0, 255).astype(np.uint8)

@@ -9,10 +9,11 @@ timed in interleaved rounds so that a change in the machine's load hits all thre
 
 * ``bare``: forward, backward and step on one batch of normalised float tensors
   already in memory; no data work at all, the ceiling.
-* ``trainer``: what ``python -m wsms_viz.train`` runs for each step: a random batch
-  indexed from the uint8 cache, then :func:`wsms_viz.train.train_step`
-  (``to_model_input``, the batched ``Augmenter``, forward, loss check, backward, step)
-  and the running loss/accuracy bookkeeping. Target: >= 90% of ``bare``.
+* ``trainer``: what ``python -m wsms_viz.train`` runs for each step on a CPU: its
+  :class:`wsms_viz.train.Stepper` (``--capture none``): the batch indexed from the uint8
+  cache in the epoch's order, normalisation, the batched ``Augmenter`` keyed by the
+  step, forward, backward, step, the running loss/accuracy/finiteness sums, read every
+  ``--check-every`` (50) steps. Target: >= 90% of ``bare``.
 * ``pil``: the common torchvision recipe: ImageFolder (a JPEG decoded per image per
   epoch) + ``RandomCrop(32, padding=4)``, ``RandomHorizontalFlip``, ``ToTensor``,
   ``Normalize`` per image + ``DataLoader``. When torchvision cannot be imported (the
@@ -51,7 +52,7 @@ from wsms_viz.data import (  # noqa: E402
 )
 from wsms_viz.evaluation.complexity import count_mults  # noqa: E402
 from wsms_viz.models import create_model, model_family  # noqa: E402
-from wsms_viz.train import RECIPES, build_optimizer, train_step  # noqa: E402
+from wsms_viz.train import RECIPES, Stepper, build_optimizer, learning_rate  # noqa: E402
 
 
 class PILImageFolder(torch.utils.data.Dataset):
@@ -132,9 +133,12 @@ class Pipelines:
         idx = torch.randperm(len(data.train.images), generator=g)[:batch_size]
         self.bare_x = to_model_input(data.train.images[idx], data.mean, data.std, self.device, channels_last=True)
         self.bare_y = data.train.labels[idx]
-        self.augment = Augmenter()
         self.step = 0
-        self.perm = torch.randperm(len(data.train.images), generator=g)  # one epoch's order, as the trainer draws
+        m, opt = self.models["trainer"]
+        self.stepper = Stepper(m, opt, data.train.images, data.train.labels, data.mean, data.std, Augmenter(),
+                               self.device, bf16, batch_size=batch_size)
+        self.stepper.set_epoch(torch.randperm(len(data.train.images), generator=g))  # one epoch's order
+        self.steps_per_epoch = len(data.train.images) // batch_size
         self.batches = _endless(loader)
         self.runs = {"bare": self.bare, "trainer": self.trainer, "pil": self.pil}
 
@@ -151,20 +155,13 @@ class Pipelines:
         return clock
 
     def trainer(self, k: int) -> _Clock:
-        m, opt = self.models["trainer"]
-        x_all, y_all = self.data.train.images, self.data.train.labels
-        stats = {"loss": 0.0, "correct": 0.0}
         with _Clock() as clock:
             for _ in range(k):
+                self.stepper.step(self.step % self.steps_per_epoch, self.step,
+                                  learning_rate(self.recipe, self.step, self.steps_per_epoch))
                 self.step += 1
-                start = (self.step * self.bs) % (len(self.perm) - self.bs)
-                idx = self.perm[start:start + self.bs]
-                gen = torch.Generator().manual_seed(self.step)  # the trainer seeds one per step
-                y = y_all[idx]
-                loss, logits = train_step(m, opt, x_all[idx], y, self.data.mean, self.data.std, self.augment, gen,
-                                          self.device, self.bf16)
-                stats["loss"] += loss.item() * len(y)  # the trainer's running figures
-                stats["correct"] += (logits.argmax(1) == y).sum().item()
+                if self.step % 50 == 0:  # the trainer's --check-every default
+                    self.stepper.read()
         return clock
 
     def pil(self, k: int) -> _Clock:

@@ -128,7 +128,7 @@ def test_examples_source(env):
     at.sidebar.radio(key="source").set_value("Baseline wrong, WSMS right").run()
     assert not at.exception and any("true class **bird**" in c.value for c in at.caption)
     at.sidebar.selectbox(key="example").set_value(at.sidebar.selectbox(key="example").options[1]).run()
-    assert not at.exception and any("bird/4999.jpg is not found" in e.value for e in at.sidebar.error)
+    assert not at.exception and any("its file 4999.jpg is not found" in e.value for e in at.sidebar.error)
     assert not any("true class" in c.value for c in at.caption)
 
 
@@ -200,7 +200,8 @@ def test_no_checkpoints_offers_untrained_models(tmp_path, monkeypatch):
     at = start()
     assert any("untrained" in w.value and "python -m wsms_viz.train" in w.value for w in at.warning)
     assert any("shares no dataset" in c.value for c in at.sidebar.caption)  # the missing folder is left out
-    assert at.sidebar.radio(key="source").value == "Sample photos"  # so it opens on the sample photos
+    assert at.sidebar.radio(key="source").value == "Dataset (val split)"  # so it opens on the demo set
+    assert at.sidebar.selectbox(key="dataset").options == ["Demo set"]
     assert not at.exception and len(top5(at)) == 3
 
 
@@ -241,7 +242,7 @@ def test_integration_and_feature_pages(env):
     for scaling in ("local", "global"):
         at.radio(key="fm_scaling").set_value(scaling).run()
         assert not at.exception, at.exception
-    at.selectbox(key="fm_block").set_value(1).run()
+    at.selectbox(key="fm_block").set_value("block 2").run()
     assert not at.exception, at.exception
 
 
@@ -299,7 +300,7 @@ def test_traversal_strings_never_reach_the_filesystem(env, monkeypatch, attack):
     at.session_state["data_dir"] = attack  # what the old free-text field was keyed on
     at.run()
     assert not at.exception, at.exception
-    assert at.sidebar.selectbox(key="dataset").options == ["tiny CIFAR"]
+    assert at.sidebar.selectbox(key="dataset").options == ["tiny CIFAR", "Demo set"]  # the demo set: always
     with pytest.raises(Exception):  # noqa: B017 (AppTest refuses a value that is not an option)
         at.sidebar.selectbox(key="dataset").set_value(attack).run()
     allowed = (env / "data").resolve()
@@ -313,7 +314,7 @@ def test_datasets_are_picked_by_label_among_the_configured_ones(env, monkeypatch
         [f"tiny CIFAR={env / 'data'}", f"second={other}", f"gone={tmp_path / 'missing'}"]))
     at = start()
     picker = at.sidebar.selectbox(key="dataset")
-    assert picker.options == ["tiny CIFAR", "second"]  # a missing folder is left out
+    assert picker.options == ["tiny CIFAR", "second", "Demo set"]  # a missing folder is left out
     picker.set_value("second").run()
     assert not at.exception and any("airplane #0" in c.value for c in at.caption)
     assert_no_server_path(at, tmp_path, env)
@@ -468,7 +469,7 @@ def test_attribution_page_offers_per_stage_colour_scales_and_says_which(env):
 
 def test_receptive_field_page_block_selector_and_readable_fields(env):
     at = start("wsms_viz/app/pages/receptive_fields.py")
-    assert at.selectbox(key="rf_block").value == 2  # the last block by default
+    assert at.selectbox(key="rf_block").value == "block 1"  # by default the last block every stage has
     names = lambda: [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"][1:]]  # noqa: E731
     boxes = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
     assert any("larger than the 32x32 image" in a["text"] for a in boxes["annotations"])
@@ -477,8 +478,8 @@ def test_receptive_field_page_block_selector_and_readable_fields(env):
     assert any("start: where the field of unit 0 begins" in c.value for c in at.caption)
     erf = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert erf["layout"]["annotations"][0]["text"] == "the image"
-    at.selectbox(key="rf_block").set_value(0).run()
+    at.selectbox(key="rf_block").set_value("block 1").run()
     assert not at.exception, at.exception
     assert [n.split(":")[1].split(",")[0].strip() for n in names()] == ["15 px", "30 px", "60 px"]
-    at.selectbox(key="rf_block").set_value(1).run()
+    at.selectbox(key="rf_block").set_value("block 2").run()
     assert not at.exception and any("Stage 3 has no block 2" in c.value for c in at.caption)

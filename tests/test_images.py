@@ -260,13 +260,56 @@ def test_square_crop_follows_the_centre():
     assert f.square(a).shape == (10, 10, 3) and f.center == (0.5, 0.5)
 
 
+SAMPLES = Path(__file__).resolve().parents[1] / "wsms_viz" / "app" / "samples"
+
+
 def test_sample_photos_need_no_dataset():
     names = sample_photos()
     assert any("cat" in n for n in names)
+    keys = set()
     for n in names:
         img = load_sample(n)
         assert img.pixels.ndim == 3 and img.pixels.shape[2] == 3 and img.pixels.dtype == np.uint8
+        assert min(img.pixels.shape[:2]) >= 256 and img.notes  # a real photo, with its caption
+        keys.add(img.key)
+    assert len(keys) == len(names)
     assert load_sample(names[0]).label == "cat"
+    with pytest.raises(ValueError, match="unknown sample photo"):
+        load_sample("motorcycle")
+
+
+def test_the_lessons_cat_is_the_photo_it_always_was():
+    # scikit-image's data.chelsea() pixels, bit for bit: the Lesson's sentences about the
+    # top guesses were written for this photo, so it is stored losslessly.
+    import hashlib
+
+    cat = load_sample("chelsea (a cat)").pixels
+    assert cat.shape == (300, 451, 3)
+    assert hashlib.sha256(cat.tobytes()).hexdigest() == \
+        "416b729128bfb2c3d1eb69bf9b1734a796293abc17939267b2dc94f8a5784031"
+
+
+def test_the_horse_is_a_black_shape_on_white():
+    a = load_sample("horse (silhouette)").pixels
+    assert set(np.unique(a)) == {0, 255}
+    assert (a[0, 0] == 255).all() and (a[-1, -1] == 255).all()  # the background
+    assert 0.2 < (a[..., 0] == 0).mean() < 0.5  # the horse
+
+
+def test_every_sample_file_is_used_and_has_its_source_and_licence():
+    from wsms_viz.app.images import _SAMPLES
+
+    files = {f for f, _, _ in _SAMPLES.values()}
+    on_disk = {p.name for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg")}
+    assert files == on_disk
+    manifest = (SAMPLES / "README.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `"): line for line in manifest.splitlines() if line.startswith("| `")}
+    assert set(rows) == files
+    for f, row in rows.items():
+        assert "CC0" in row or "public domain" in row, f"{f}: no licence that allows redistribution"
+        assert "scikit-image `data." in row, f"{f}: no source"
+    # Small enough to ship in every install.
+    assert sum((SAMPLES / f).stat().st_size for f in files) < 600_000
 
 
 def make_image_folder(root, classes=("cat", "dog"), numbers=(0, 4500, 4501)):

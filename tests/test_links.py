@@ -190,8 +190,11 @@ def test_every_bound_widget_is_a_documented_parameter_and_back():
 def test_rejected_and_same():
     assert links.rejected({"zoom": ["2.0"], "embed": ["true"]}, {"zoom": 2.0}, {"zoom": ["2.0"]}) == []
     assert links.rejected({"zoom": ["1.0"]}, {"zoom": 1.0}, {}) == []  # the default: left out of the URL
-    assert links.rejected({"models": ["a", "zz"]}, {"models": ["/srv/a"]}, {"models": ["a"]}) == ["models=a,zz"]
-    assert links.rejected({"models": ["a", "b"]}, {"models": ["/srv/a"]}, {"models": ["a"]}) == ["models=a,b"]
+    # A widget of several values names only the values it left out, and a repeated value counts once.
+    assert links.fallbacks({"models": ["a", "zz"]}, {"models": ["/srv/a"]}, {"models": ["a"]}) == [("models=zz", True)]
+    assert links.rejected({"models": ["b", "a"]}, {"models": ["/srv/a"]}, {"models": ["a"]}) == ["models=b"]
+    assert links.rejected({"models": ["a", "a"]}, {"models": ["/srv/a"]}, {"models": ["a"]}) == []
+    assert links.fallbacks({"models": ["zz"]}, {"models": ["/srv/a"]}, {}) == [("models=zz", False)]
     assert links.rejected({"models": ["a"]}, {"models": ["/srv/a"]}, {"models": ["a"]}) == []
     assert links.same(["0.30000000000000004"], 0.3) and not links.same(["1", "2"], 1)
     assert links._shown("`x`" * 30).count("`") == 0 and len(links._shown("y" * 99)) == 40
@@ -249,17 +252,21 @@ def test_both_example_lists_reset_the_zoom_and_say_how_they_were_chosen(env):
     assert at.slider(key="zoom").value == 1.0
 
 
-def test_with_no_dataset_the_app_opens_on_the_sample_photos(env, monkeypatch):
+def test_with_no_dataset_the_app_opens_on_the_demo_set(env, monkeypatch):
     monkeypatch.setenv("WSMS_DATA_ROOTS", str(env / "no-such-folder"))
     for page in (None, *(f"wsms_viz/app/pages/{p}.py" for p in ("receptive_fields", "attributions", "integration",
                                                                   "feature_maps"))):
         at = opened({}, page)
-        assert at.radio(key="source").value == "Sample photos"
-        assert "Dataset (val split)" not in at.radio(key="source").options
+        assert at.radio(key="source").value == "Dataset (val split)"
+        assert at.selectbox(key="dataset").value == "Demo set" and at.selectbox(key="dataset").options == ["Demo set"]
+        # This server's examples are files of a dataset it no longer shares, and not in the demo set.
         assert not any(o.startswith("Baseline") for o in at.radio(key="source").options)
         assert not at.error and not at.sidebar.error, page
         assert any("shares no dataset" in c.value for c in at.sidebar.caption)
         assert not any("Pick an image" in i.value for i in at.info), page
+    # The sample photos are still one click away.
+    at.sidebar.radio(key="source").set_value("Sample photos").run()
+    assert not at.exception and not at.error
 
 
 def test_the_docs_list_every_link_parameter():
@@ -276,11 +283,16 @@ PAGE_PARAMS = [
     ("wsms_viz/app/pages/zoom_compare.py", "tta", "true", True),
     ("wsms_viz/app/pages/zoom_compare.py", "dataset", "second", "second"),
     ("wsms_viz/app/pages/receptive_fields.py", "rf_model", "ms_resnet20", "ms_resnet20"),
+    ("wsms_viz/app/pages/receptive_fields.py", "rf_row", "2", 2),
+    ("wsms_viz/app/pages/receptive_fields.py", "rf_col", "6", 6),
+    ("wsms_viz/app/pages/receptive_fields.py", "rf_block", "block 3", "block 3"),
     ("wsms_viz/app/pages/attributions.py", "attr_noise", "true", True),
     ("wsms_viz/app/pages/integration.py", "int_model", "ms_resnet20", "ms_resnet20"),
     ("wsms_viz/app/pages/integration.py", "int_class", "bird", "bird"),
     ("wsms_viz/app/pages/feature_maps.py", "fm_model", "resnet20", "resnet20"),
     ("wsms_viz/app/pages/feature_maps.py", "fm_channel", "3", 3),
+    ("wsms_viz/app/pages/feature_maps.py", "fm_scaling", "global", "global"),
+    ("wsms_viz/app/pages/feature_maps.py", "fm_block", "block 2", "block 2"),
     ("wsms_viz/app/pages/scale_robustness.py", "robustness_tta", "true", True),
     ("wsms_viz/app/pages/lesson.py", "lesson_zoom", "2.0", 2.0),
 ]
@@ -324,3 +336,69 @@ def test_a_broken_examples_file_hides_the_example_sources(env, tmp_path, monkeyp
     assert not at.exception and at.radio(key="source").value == "Dataset (val split)"
     assert not any(o.startswith("Baseline") for o in at.radio(key="source").options)
     assert any("source=Baseline right, WSMS wrong" in n for n in notices(at))
+
+
+# --- the notice names exactly what fell back, and is there when the page stops ----------
+
+def test_the_notice_names_only_the_values_left_out(env):
+    at = opened({"models": ["doesnotexist", "resnet20"]})
+    assert [Path(k).name for k in at.multiselect(key="models").value] == ["resnet20"]
+    [text] = notices(at)
+    assert "`models=doesnotexist` left out" in text and "default" not in text and "resnet20" not in text
+    twice = opened({"models": ["resnet20", "resnet20"]})  # a repeated value: what the link says, once
+    assert [Path(k).name for k in twice.multiselect(key="models").value] == ["resnet20"] and not notices(twice)
+    both = opened({"models": ["doesnotexist", "resnet20"], "zoom": "abc"})
+    [text] = notices(both)
+    assert "`models=doesnotexist` left out" in text and "`zoom=abc` replaced by the default" in text
+
+
+def test_a_link_streamlit_ignores_as_a_whole_says_so(env):
+    at = opened({"models": ["resnet20"] * 2000})  # Streamlit reads at most 1,000 parameters
+    assert len(at.multiselect(key="models").value) == 3  # it ignored the link: the default models
+    [text] = notices(at)
+    assert "not read at all" in text and "2,000 parameters" in text and "1,000" in text
+
+
+@pytest.fixture
+def broken_examples(env, tmp_path, monkeypatch):
+    """This server's examples name files that are gone, and its one dataset has no images."""
+    import shutil
+
+    ckpts = tmp_path / "checkpoints"
+    shutil.copytree(env / "checkpoints", ckpts)
+    (ckpts / "examples.json").write_text(json.dumps({
+        "image_root": str(tmp_path / "gone"), "baseline": "resnet20", "wsms": "wsms_resnet20",
+        "examples": [{"file": "cat/1.jpg", "label": "cat", "baseline": {"pred": "dog"}, "wsms": {"pred": "cat"}}]}))
+    (tmp_path / "empty" / "cat").mkdir(parents=True)
+    monkeypatch.setenv("WSMS_CHECKPOINTS", str(ckpts))
+    monkeypatch.setenv("WSMS_DATA_ROOTS", f"empty={tmp_path / 'empty'}")
+    return tmp_path
+
+
+@pytest.mark.parametrize("params,named", [
+    ({"source": "Baseline wrong, WSMS right", "example": "/etc/passwd"}, "example=?etc?passwd"),
+    ({"dataset": "bogus", "data_class": "cat", "data_index": "4"}, "dataset=bogus"),
+])
+def test_the_notice_shows_when_the_fallback_image_stops_the_page(broken_examples, params, named):
+    at = opened(params)
+    assert at.sidebar.error  # the image the link fell back to cannot be shown, so the page stops
+    [text] = notices(at)
+    assert f"`{named}` replaced by the default" in text
+    assert "/etc" not in text and str(broken_examples) not in text
+
+
+def test_receptive_fields_opens_on_a_block_every_stage_has(env):
+    at = opened({"models": ["resnet20", "wsms_resnet20"]}, "wsms_viz/app/pages/receptive_fields.py")
+    assert at.selectbox(key="rf_block").value == "block 1"
+    assert at.selectbox(key="rf_block").options == ["block 1", "block 2", "block 3"]
+    assert not any("has no block" in c.value for c in at.caption)  # all three stages drawn
+    last = opened({"models": ["wsms_resnet20"], "rf_block": "block 3"}, "wsms_viz/app/pages/receptive_fields.py")
+    assert any("Stage 2, 3 has no block 3" in c.value for c in last.caption)
+
+
+def test_every_stage_off_is_explained_on_the_page(env):
+    at = opened({"stage_0": "false", "stage_1": "false", "stage_2": "false"})
+    assert not notices(at) and not at.exception
+    assert any("Every stage is off" in w.value and "biases" in w.value for w in at.warning)
+    one = opened({"stage_0": "false", "stage_1": "false"})
+    assert not any("Every stage is off" in w.value for w in one.warning)

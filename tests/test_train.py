@@ -474,3 +474,88 @@ def test_a_scale_jitter_run_writes_its_card(data_dir, tmp_path):
     train_mod.main(_args(data_dir, out, "--scale-jitter", "0.7", "1.4", epochs=1))
     ck = load_checkpoint(out)
     assert ck.card["recipe"]["scale_jitter"] == [0.7, 1.4]
+
+
+def test_one_class_of_data_exits_2_in_one_line(tmp_path, capsys):
+    data = tmp_path / "imgs"
+    make_imagefolder(data, classes=("ant",), per_class=20)
+    err = _exits_2(capsys, "1 class (ant); a classifier needs at least 2", _args(data, tmp_path / "run"))
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_outputs_get_the_permissions_of_the_umask(data_dir, tmp_path, umask, mode):
+    out = tmp_path / "run"
+    old = os.umask(umask)
+    try:
+        train_mod.main(_args(data_dir, out, epochs=1))
+    finally:
+        os.umask(old)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["card.json", "log.tsv", "model.safetensors", "resume.pt"]
+    assert {n: oct((out / n).stat().st_mode & 0o777) for n in names} == {n: oct(mode) for n in names}
+
+
+# A trainer process that pauses inside its PAUSE_AT-th write of a chosen file, after the
+# bytes are written and before the rename, and says so: the test kills it right there.
+_PAUSE_IN_WRITE = """
+import os, sys, time
+import wsms_viz.train as T
+target, marker, real_fsync = os.environ["PAUSE_IN"], os.environ["PAUSE_MARKER"], os.fsync
+writes = []
+def fsync(fd):
+    real_fsync(fd)
+    if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith("." + target + "."):
+        writes.append(fd)
+        if len(writes) == int(os.environ["PAUSE_AT"]):
+            open(marker, "w").close()
+            time.sleep(600)
+os.fsync = fsync
+T.main(sys.argv[1:])
+"""
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+    import time
+
+    t0 = time.monotonic()
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < timeout, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["mid-epoch", "writing resume.pt", "writing the checkpoint"])
+def test_sigkill_then_resume_gives_the_uninterrupted_weights(data_dir, tmp_path, where):
+    straight = tmp_path / "straight"
+    train_mod.main(_args(data_dir, straight, epochs=3))
+    out, marker = tmp_path / "killed", tmp_path / "paused"
+    if where == "mid-epoch":
+        # 4 steps an epoch: kill as soon as epoch 2's line is printed, while its state is
+        # being saved or epoch 3's first steps run.
+        proc = subprocess.Popen([sys.executable, "-m", "wsms_viz.train", *_args(data_dir, out, epochs=3)],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for line in proc.stdout:
+            if line.startswith("epoch=2 "):
+                break
+    else:
+        # epoch 2's resume.pt (epoch 1's is there), or the final weights (after epoch 3's state)
+        target, at = ("resume.pt", 2) if where == "writing resume.pt" else ("model.safetensors", 1)
+        env = {**os.environ, "PAUSE_IN": target, "PAUSE_AT": str(at), "PAUSE_MARKER": str(marker)}
+        proc = subprocess.Popen([sys.executable, "-c", _PAUSE_IN_WRITE, *_args(data_dir, out, epochs=3)],
+                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for(marker, proc)
+        assert list(out.glob(train_mod.TEMP_GLOB)), "the write was not under way"
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "card.json").exists()
+    state = torch.load(out / "resume.pt", weights_only=True)  # the last complete one
+    assert state["step"] == 0 and state["epoch"] >= 1
+    train_mod.main(_args(data_dir, out, "--resume", epochs=3))
+    assert not list(out.glob(train_mod.TEMP_GLOB))
+    assert _weights_sha(out) == _weights_sha(straight)
+    a, b = (json.loads((d / "card.json").read_text()) for d in (out, straight))
+    assert [r["train_loss"] for r in a["log"]] == [r["train_loss"] for r in b["log"]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,17 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from .cards import CARD_VERSION, FORMAT_VERSION, Card, CheckpointError, dumps_card, parse_card, read_card_file
+from .cards import (
+    CARD_VERSION,
+    FORMAT_VERSION,
+    MAX_CARD_BYTES,
+    Card,
+    CheckpointError,
+    dumps_card,
+    loads_card,
+    parse_card,
+)
+from .files import FileRefused, inside_any, open_regular, read_regular
 from .models import create_model, model_config
 
 WEIGHTS = "model.safetensors"
@@ -44,12 +54,26 @@ class Checkpoint:
         return self.path.name
 
 
+def _create_temp(directory: Path, name: str) -> tuple[int, str]:
+    """A new file ``.NAME.<random>.tmp`` in ``directory``, opened for writing, with the
+    permissions the umask gives any new file (0644 under umask 022). ``tempfile.mkstemp``
+    would make it 0600, and the rename would carry that to the checkpoint: an app
+    running as another user could not read it."""
+    while True:
+        tmp = str(directory / f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Writes ``data`` to a temporary file beside ``path``, then renames it into place,
-    so a kill at any moment leaves either the old file or the new one, never half."""
+    so a kill at any moment leaves either the old file or the new one, never half. The
+    file gets the umask's permissions, as any new file would."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -107,7 +131,7 @@ def _write_pair(directory: Path, files: dict[str, bytes]) -> None:
     temps = {}
     try:
         for name, data in files.items():
-            fd, temps[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+            fd, temps[name] = _create_temp(directory, name)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -125,30 +149,50 @@ def write_card(directory: str | Path, card: Card | dict) -> None:
     atomic_write_bytes(Path(directory) / CARD, dumps_card(card).encode())
 
 
-def read_card(directory: str | Path) -> Card:
-    """The validated card of a checkpoint directory (:mod:`wsms_viz.cards`)."""
-    path = Path(directory) / CARD
-    if not path.is_file():
+_WHERE = "the checkpoint folder"
+
+
+def read_card(directory: str | Path, root: str | Path | None = None) -> Card:
+    """The validated card of a checkpoint directory (:mod:`wsms_viz.cards`).
+
+    ``card.json`` must be a regular file (or a link to one) inside ``root`` (the folder of
+    checkpoints), or inside ``directory`` when no root is given, and at most
+    :data:`wsms_viz.cards.MAX_CARD_BYTES` long (checked before reading): a link to
+    ``/etc/passwd``, a FIFO or ``/dev/zero`` is refused by name, never read.
+    """
+    directory = Path(directory)
+    path = directory / CARD
+    if not os.path.lexists(path):
         raise CheckpointError(f"{directory}: no {CARD} (a checkpoint is a directory with {WEIGHTS} and {CARD})")
-    return read_card_file(path)
+    try:
+        text = read_regular(path, (root if root is not None else directory,), MAX_CARD_BYTES, _WHERE)
+    except FileRefused as e:
+        if e.size is not None:
+            raise CheckpointError(f"{directory.name}: {CARD} is {e.size} bytes, too big for a card") from None
+        raise CheckpointError(f"{directory.name}: {e}") from None
+    return loads_card(text, str(path))
 
 
 _PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
-def _read_weights(path: Path, expected_sha: str, max_bytes: int) -> dict[str, torch.Tensor]:
-    if not path.is_file():
+def _read_weights(path: Path, expected_sha: str, max_bytes: int, within: str | Path) -> dict[str, torch.Tensor]:
+    if not os.path.lexists(path):
         raise CheckpointError(f"{path.parent}: no {WEIGHTS}")
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
+        with open_regular(path, (within,), where=_WHERE) as f:  # regular, inside: or refused by name
+            size = os.fstat(f.fileno()).st_size
             head = f.read(len(LFS_POINTER))
             if head == LFS_POINTER:
                 raise CheckpointError(f"{path}: a Git LFS pointer, not the weights; run `git lfs pull` to fetch them")
             if size > max_bytes:  # refused before reading: the model cannot need more
                 raise CheckpointError(f"{path}: {size} bytes, more than this model's weights can take "
                                       f"({max_bytes}); not read")
-            data = head + f.read()
+            data = head + f.read(max_bytes + 1 - len(head))
+        if len(data) > max_bytes:
+            raise CheckpointError(f"{path.parent.name}: {WEIGHTS} grew past {max_bytes} bytes while it was read")
+    except FileRefused as e:
+        raise CheckpointError(f"{path.parent.name}: {e}") from None
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read it ({e.strerror or e})") from None
     if data.startswith(_PICKLE_MAGIC):
@@ -193,14 +237,17 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
                     root: str | Path | None = None) -> Checkpoint:
     """Loads a checkpoint directory into a fresh model in eval mode.
 
-    Checks, in order: the directory resolves inside ``root`` (when given; a symlink
-    out of it is refused); the card is valid (:func:`wsms_viz.cards.parse_card`: every
-    field typed and in range, the model registered, the config bounded); the model it
-    describes is not oversized (built on the meta device first); the weights file is no
-    bigger than that model's tensors, is not a Git LFS pointer nor a pickle, and its
-    sha256 matches the card; every tensor has the model's own dtype (float32 weights)
-    and is finite; the tensors fit the model exactly (names and shapes; shared tensors
-    may appear once); the classifier has as many outputs as the card has class names.
+    Checks, in order: the directory resolves inside ``root`` (when given; a symlink out
+    of it is refused); ``card.json`` and ``model.safetensors`` are regular files (a FIFO
+    or device is refused) that resolve inside ``root`` (or inside the directory when no
+    root is given: a file-level link out of it is refused by its name); the card is
+    valid (:func:`wsms_viz.cards.parse_card`: every field typed and in range, the model
+    registered, the config bounded); the model it describes is not oversized (built on
+    the meta device first); the weights file is no bigger than that model's tensors, is
+    not a Git LFS pointer nor a pickle, and its sha256 matches the card; every tensor
+    has the model's own dtype (float32 weights) and is finite; the tensors fit the model
+    exactly (names and shapes; shared tensors may appear once); the classifier has as
+    many outputs as the card has class names.
 
     Raises:
         CheckpointError: with a message naming what is wrong.
@@ -208,14 +255,15 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
     directory = _resolve_inside(Path(directory), root)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such checkpoint directory")
-    card = read_card(directory)
+    within = root if root is not None else directory
+    card = read_card(directory, within)
     model = _build(directory, card)
     if model.fc.out_features != len(card.classes):
         raise CheckpointError(f"{directory}: the card lists {len(card.classes)} classes but {card.model} has "
                               f"{model.fc.out_features} outputs")
     own = model.state_dict()
     cap = sum(t.numel() * t.element_size() for t in own.values()) + 2**20  # + the header
-    state = _read_weights(directory / WEIGHTS, card.sha256, cap)
+    state = _read_weights(directory / WEIGHTS, card.sha256, cap, within)
     wrong = [f"{k} is {t.dtype}, expected {own[k].dtype}"
              for k, t in state.items() if k in own and t.dtype != own[k].dtype]
     if wrong:
@@ -256,9 +304,11 @@ def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], where: Path) 
 
 def find_checkpoints(root: str | Path) -> list[Path]:
     """Checkpoint directories (those with a card) directly under ``root``, sorted; one
-    that resolves outside ``root`` (a symlink out of it) is not listed."""
+    that resolves outside ``root`` (a symlink out of it), or whose card is not a regular
+    file inside ``root`` (a link out of it, a FIFO), is not listed, so no page reads it."""
     root = Path(root)
     if not root.is_dir():
         return []
     real_root = root.resolve()
-    return sorted(p for p in root.iterdir() if (p / CARD).is_file() and real_root in p.resolve().parents)
+    return sorted(p for p in root.iterdir()
+                  if (p / CARD).is_file() and real_root in p.resolve().parents and inside_any(p / CARD, (root,)))

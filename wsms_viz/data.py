@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -26,10 +27,15 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from .keyed_random import KeyedRandom
 from .zoom import CIFAR10_MEAN, CIFAR10_STD, normalize
 
 # Every image file the package reads (datasets, galleries, uploads): what PIL decodes.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+# Pillow's names of those formats: the only ones ever opened (Image.open(..., formats=)),
+# whatever a file's bytes claim; Pillow knows many more, some of which hand the file to
+# other programs (EPS to Ghostscript). A camera's multi-picture JPEG (MPO) opens as JPEG.
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
 VAL_FRACTION = 0.1
 DEFAULT_CACHE = Path(os.environ.get("WSMS_CACHE", Path.home() / ".cache" / "wsms_viz"))
 
@@ -107,7 +113,7 @@ def decode_file(path: str | Path, size: int) -> np.ndarray | None:
     """One image as ``(size, size, 3)`` uint8, or None when it cannot be decoded (a
     corrupt or truncated file, not an image at all, a decompression bomb)."""
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=IMAGE_FORMATS) as im:
             im = im.convert("RGB")
             if im.size != (size, size):
                 im = im.resize((size, size), Image.BILINEAR)
@@ -167,7 +173,8 @@ def _torchvision_cifar(kind: str, root: str, download: bool) -> tuple[list[str],
     try:  # imported here: only this source needs it
         from torchvision import datasets
     except Exception as e:  # a torchvision built for another torch fails with RuntimeError, not ImportError
-        raise ValueError(f"{kind}: torchvision cannot be imported ({e}); use an imagefolder: source instead") from None
+        raise ValueError(f"{kind}: torchvision cannot be imported ({e}); install it with "
+                         "`pip install 'wsms-viz[cifar]'`, or use an imagefolder: source instead") from None
 
     cls = datasets.CIFAR10 if kind == "cifar10" else datasets.CIFAR100
     try:
@@ -265,7 +272,10 @@ class Augmenter:
         self.pad, self.flip = pad, flip
         self.jitter_range, self.jitter_p = jitter_range, jitter_p
 
-    def __call__(self, x: Tensor, gen: torch.Generator) -> Tensor:
+    def __call__(self, x: Tensor, gen: torch.Generator | KeyedRandom) -> Tensor:
+        """Augments the batch ``x``; ``gen`` is a CPU ``torch.Generator`` or, for work
+        that stays on ``x``'s device (the trainer's captured steps), a
+        :class:`~wsms_viz.keyed_random.KeyedRandom` on that device."""
         n, _, h, w = x.shape
         dev = x.device
         if self.jitter_range is not None:
@@ -273,38 +283,54 @@ class Augmenter:
         if self.pad:
             p = self.pad
             padded = F.pad(x, (p, p, p, p))
-            oy = torch.randint(0, 2 * p + 1, (n,), generator=gen).to(dev)
-            ox = torch.randint(0, 2 * p + 1, (n,), generator=gen).to(dev)
+            oy = _integers(gen, 2 * p + 1, n, dev)
+            ox = _integers(gen, 2 * p + 1, n, dev)
             rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
             cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :]
             b = torch.arange(n, device=dev)[:, None, None, None]
             c = torch.arange(x.shape[1], device=dev)[None, :, None, None]
             x = padded[b, c, rows, cols]
         if self.flip:
-            f = (torch.rand(n, generator=gen) < 0.5).to(dev)
+            f = _uniform(gen, n, dev) < 0.5
             x = torch.where(f[:, None, None, None], x.flip(3), x)
         return x
 
-    def draw_scales(self, n: int, gen: torch.Generator) -> Tensor:
+    def draw_scales(self, n: int, gen: torch.Generator | KeyedRandom) -> Tensor:
         """The zoom factor of each of ``n`` images: log-uniform in ``jitter_range`` with
-        probability ``jitter_p``, else 1 (the regime sampler the scale study tests)."""
+        probability ``jitter_p``, else 1 (the regime sampler the scale study tests).
+        On the CPU for a generator, on the key's device for a :class:`KeyedRandom`."""
         lo, hi = self.jitter_range
-        s = torch.exp(torch.empty(n).uniform_(np.log(lo), np.log(hi), generator=gen))
-        on = torch.rand(n, generator=gen) < self.jitter_p
-        return torch.where(on, s, torch.ones(n))
+        if isinstance(gen, torch.Generator):
+            s = torch.exp(torch.empty(n).uniform_(np.log(lo), np.log(hi), generator=gen))
+        else:
+            s = torch.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * gen.rand(n))
+        on = _uniform(gen, n, s.device) < self.jitter_p
+        return torch.where(on, s, torch.ones_like(s))
 
-    def _jitter(self, x: Tensor, gen: torch.Generator) -> Tensor:
+    def _jitter(self, x: Tensor, gen: torch.Generator | KeyedRandom) -> Tensor:
         n = x.shape[0]
-        s = self.draw_scales(n, gen)
+        s = self.draw_scales(n, gen).to(x.device)
         # The centre moves only as far as keeps a zoomed-in window inside the image.
         room = (1 - 1 / s.clamp(min=1))
-        cy = (torch.rand(n, generator=gen) * 2 - 1) * room
-        cx = (torch.rand(n, generator=gen) * 2 - 1) * room
-        theta = torch.zeros(n, 2, 3)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1 / s
-        theta[:, 0, 2], theta[:, 1, 2] = cx, cy
-        grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+        cy = (_uniform(gen, n, x.device) * 2 - 1) * room
+        cx = (_uniform(gen, n, x.device) * 2 - 1) * room
+        zero = torch.zeros_like(s)
+        # Built where x is, from device tensors: nothing is copied from the host mid-step.
+        theta = torch.stack([1 / s, zero, cx, zero, 1 / s, cy], 1).view(n, 2, 3)
+        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _uniform(gen: torch.Generator | KeyedRandom, n: int, device) -> Tensor:
+    if isinstance(gen, torch.Generator):
+        return torch.rand(n, generator=gen).to(device)
+    return gen.rand(n)
+
+
+def _integers(gen: torch.Generator | KeyedRandom, high: int, n: int, device) -> Tensor:
+    if isinstance(gen, torch.Generator):
+        return torch.randint(0, high, (n,), generator=gen).to(device)
+    return gen.randint(high, n)
 
 
 def to_model_input(images: Tensor, mean, std, device, channels_last: bool = False) -> Tensor:

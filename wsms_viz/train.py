@@ -12,23 +12,35 @@ Recipes (``--recipe``):
   that 164 epochs of a high learning rate would give. Same batch, same augmentation.
 
 Any field can be overridden (``--epochs 10 --lr 0.05``). Uses CUDA when present (bf16
-autocast, channels_last, the whole dataset kept on the GPU), else the CPU (fp32, or bf16
-autocast with ``--precision bf16``: faster on CPUs with native bf16 such as AVX512-BF16
-or AMX, about 10x slower without them, and the trainer warns; weights, BatchNorm and
-the loss stay fp32). Launched
-with ``torchrun --nproc_per_node=N`` it trains data-parallel (NCCL on GPUs, gloo on
-CPUs); only rank 0 writes files.
+autocast, channels_last, the whole dataset kept on the GPU, the training step recorded
+once as a CUDA graph and replayed: ``--capture``; a step that cannot be recorded is said
+on stderr and trained eagerly), else the CPU (fp32, or bf16 autocast with ``--precision
+bf16``: faster on CPUs with native bf16 such as AVX512-BF16 or AMX, about 10x slower
+without them, and the trainer warns; weights, BatchNorm and the loss stay fp32).
+Launched with ``torchrun --nproc_per_node=N`` it trains data-parallel (NCCL on GPUs,
+gloo on CPUs; eager steps); only rank 0 writes files.
+
+No step waits for the device: the batch is gathered, augmented (crops, flips and scale
+jitter drawn from a hash of the seed and the step, :mod:`wsms_viz.keyed_random`),
+trained on and counted on the device; the host reads the running loss and accuracy,
+and whether any loss was non-finite, every ``--check-every`` steps and at the end of
+each epoch. A divergence is therefore noticed up to ``--check-every`` steps after the
+step it happened in (which the message names); nothing is saved from a run in that
+state.
 
 The run directory (``--out``) gets ``log.tsv`` (one row per epoch), ``resume.pt``
 (after every epoch and on Ctrl-C/SIGTERM; loaded only with ``weights_only=True``) and,
 at the end, ``model.safetensors`` + ``card.json``. Every file is written to a temporary
-name and renamed. ``--resume`` continues from ``resume.pt`` to the same final weights
-an uninterrupted run reaches (on the same device and thread count).
+name and renamed, with the permissions the umask gives a new file (0644 under umask 022),
+so that an app running as another user can read them. ``--resume`` continues from
+``resume.pt`` to the same final weights an uninterrupted run reaches (on the same
+device, thread count and ``--capture``).
 
-Exit codes of the command: 0 done; 2 a bad argument, data source, model config or
-output directory, said before any training (every argument is checked before any data
-is read); 3 the run diverged (a non-finite loss, val loss or weight): it stops, and the
-last good ``resume.pt`` and checkpoint stay as they were; 4 a file could not be written
+Exit codes of the command: 0 done; 2 a bad argument, data source (fewer than 2 classes
+too), model config or output directory, said before any training (every argument is
+checked before any data is read); 3 the run diverged (a non-finite loss, val loss or
+weight; a loss is noticed up to ``--check-every`` steps late): it stops, and the last
+good ``resume.pt`` and checkpoint stay as they were; 4 a file could not be written
 during the run (disk full, read-only): the last good files stay as they were; 128 + n
 stopped by signal n (SIGINT, SIGTERM) with ``resume.pt`` saved. The library functions
 raise :class:`TrainError` subclasses; only :func:`main` turns them into exit codes.
@@ -61,6 +73,7 @@ from .cards import check_config
 from .checkpoint import CheckpointError, atomic_write_bytes, save_checkpoint
 from .data import DEFAULT_CACHE, Augmenter, Dataset, load_dataset, parse_source, to_model_input
 from .evaluation.metrics import DEFAULT_ZOOMS, accuracy_vs_zoom
+from .keyed_random import KeyedRandom, seed_salt
 from .models import create_model, list_models, model_config
 from .zoom import MAX_ZOOM, MIN_ZOOM
 
@@ -177,12 +190,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 autocast on CUDA, fp32 on CPU; bf16: autocast on CPU too (faster where the "
                         "CPU has native bf16, e.g. AVX512-BF16 or AMX)")
+    p.add_argument("--capture", choices=CAPTURES, default="auto",
+                   help="how a training step reaches the device: graph: recorded once as a CUDA graph and "
+                        "replayed (CUDA, one process); compile: torch.compile(mode='reduce-overhead'), minutes "
+                        "to compile; none: eager; auto (default): graph on CUDA with one process, else none")
+    p.add_argument("--check-every", type=int, default=50, metavar="N",
+                   help="steps between reads of the running loss and accuracy (the progress bar) and the "
+                        "divergence check: a non-finite loss stops the run (exit 3) up to N steps after it "
+                        "happened, with nothing of it saved; under DDP also how often the processes agree "
+                        "on a signal (default: 50)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/resume.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the epoch log still prints)")
     return p
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+CAPTURES = ("auto", "none", "graph", "compile")
+
+
+def capture_mode(requested: str, device: torch.device, world: int) -> str:
+    """The step's capture for ``--capture`` (:data:`CAPTURES`) on ``device`` with ``world``
+    processes; raises :class:`UsageError` for one that cannot work there."""
+    _require(requested in CAPTURES, f"--capture must be one of {', '.join(CAPTURES)}, got {requested!r}")
+    if requested == "auto":
+        return "graph" if device.type == "cuda" and world == 1 else "none"
+    _require(requested == "none" or world == 1,
+             f"--capture {requested} trains in one process; under torchrun use --capture none")
+    _require(requested != "graph" or device.type == "cuda", f"--capture graph needs a CUDA device, not {device}")
+    return requested
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -264,14 +299,15 @@ def check_args(args) -> Recipe:
     """
     recipe = recipe_from_args(args)
     _require(args.model in list_models(), f"--model: unknown model {args.model!r}; known: {', '.join(list_models())}")
-    for flag, value in (("--subset", args.subset), ("--val-subset", args.val_subset), ("--threads", args.threads)):
+    for flag, value in (("--subset", args.subset), ("--val-subset", args.val_subset), ("--threads", args.threads),
+                        ("--check-every", args.check_every)):
         _require(value is None or value >= 1, f"{flag} must be at least 1, got {value}")
     _require(args.threads is None or args.threads <= 4096, f"--threads must be at most 4096, got {args.threads}")
     _require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
     _require(bool(args.zooms) and all(_finite(z) and MIN_ZOOM <= z <= MAX_ZOOM for z in args.zooms),
              f"--zooms must be factors between {MIN_ZOOM:g} and {MAX_ZOOM:g}, got {args.zooms}")
     parse_source(args.data)  # a ValueError names the bad source
-    _device(args.device)
+    capture_mode(args.capture, _device(args.device), int(os.environ.get("WORLD_SIZE", "1")))
     config = _parse_config(args.set)
     try:  # the bounds a card's config must keep, then the builder's own checks on the meta device (no memory)
         check_config(config, "--set")
@@ -352,80 +388,260 @@ def _write_log(path: Path, log: list[dict]) -> None:
     _write(path, ("\n".join(lines) + "\n").encode())
 
 
-def build_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.SGD:
-    """The recipe's SGD; weight decay on weights only, not on BatchNorm or biases."""
+def build_optimizer(model: torch.nn.Module, recipe: Recipe, capture: str = "none") -> torch.optim.SGD:
+    """The recipe's SGD; weight decay on weights only, not on BatchNorm or biases.
+
+    For a captured step (``capture`` "graph" or "compile") the learning rate is one
+    float32 tensor on the weights' device that every group shares: the step reads it
+    from there, so a new value each step needs no new capture. "graph" takes torch's
+    fused SGD, the implementation that reads a tensor learning rate on the device (the
+    foreach one would call ``.item()`` on it, a host sync that a CUDA graph forbids).
+    Momentum buffers start as zeros, which gives the first step exactly the update of
+    torch's lazily created buffer (``0 * momentum + grad``) and lets a graph be recorded
+    from the first step on.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() > 1]
     no_decay = [p for p in params if p.dim() <= 1]
-    return torch.optim.SGD([{"params": decay, "weight_decay": recipe.weight_decay},
-                            {"params": no_decay, "weight_decay": 0.0}],
-                           lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
+    lr = recipe.lr if capture == "none" else torch.tensor(recipe.lr, dtype=torch.float32, device=params[0].device)
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": recipe.weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}],
+                          lr=lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
+                          fused=True if capture == "graph" else None)
+    _zero_momentum(opt)
+    return opt
+
+
+def _zero_momentum(opt: torch.optim.Optimizer) -> None:
+    for group in opt.param_groups:
+        if group["momentum"]:
+            for p in group["params"]:
+                opt.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
 
 
 def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
-               mean, std, augment: Augmenter, gen: torch.Generator,
-               device: torch.device, bf16: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               mean, std, augment: Augmenter, gen: torch.Generator | KeyedRandom,
+               device: torch.device, bf16: bool | None = None,
+               graph_safe: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step of the trainer on a uint8 batch: normalise on ``device``, augment,
-    forward (under bf16 autocast if asked), cross-entropy, backward, step.
-
-    ``benchmarks/train_throughput.py`` times this very function against a bare loop.
+    forward (under bf16 autocast if asked), cross-entropy, backward, step. Nothing in it
+    waits for the device; :class:`Stepper` runs it and counts its results.
 
     Args:
         net: the model (or its DDP wrapper) in train mode.
         opt: its optimizer, learning rate already set.
         images: uint8 ``(N, 3, H, W)``, on any device.
         labels: int64 ``(N,)``.
-        mean, std: the dataset's normalisation.
+        mean, std: the dataset's normalisation, as sequences or as ``(3, 1, 1)`` tensors
+            on ``device`` (what a captured step needs: no copy from the host).
         augment: the batched augmentation.
-        gen: the CPU generator that draws this batch's augmentation.
+        gen: what draws this batch's augmentation: a CPU generator or a
+            :class:`KeyedRandom` on ``device``.
         device: where to compute.
         bf16: bf16 autocast for the forward pass; None: on CUDA only.
+        graph_safe: autocast without its cache of cast weights (the CUDA graph
+            documentation's requirement for capturing under autocast).
 
     Returns:
-        The loss (0-dim) and the logits, detached.
-
-    Raises:
-        TrainingDiverged: the loss is not finite (on any process, under DDP); raised
-            before the backward pass, so weights and optimizer state are untouched.
+        The loss (0-dim, possibly non-finite: the caller checks) and the logits, detached.
     """
-    x = to_model_input(images, mean, std, device)
-    x = augment(x, gen).contiguous(memory_format=torch.channels_last)
+    x = images.to(device, non_blocking=True).float().div_(255)
+    if not isinstance(mean, torch.Tensor):
+        mean = torch.tensor(mean, dtype=x.dtype, device=device).view(-1, 1, 1)
+        std = torch.tensor(std, dtype=x.dtype, device=device).view(-1, 1, 1)
+    x = augment((x - mean) / std, gen).contiguous(memory_format=torch.channels_last)  # as to_model_input
     y = labels.to(device)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" if bf16 is None else bf16):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" if bf16 is None else bf16,
+                        cache_enabled=not graph_safe):
         logits = net(x)
     loss = F.cross_entropy(logits.float(), y)
-    finite = torch.isfinite(loss).to(torch.int32)
-    if dist.is_available() and dist.is_initialized():
-        # Every rank must take the same branch, or the others would wait in backward's all-reduce.
-        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-    if not finite.item():
-        raise TrainingDiverged(f"non-finite loss ({loss.item()} on this process)")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
     return loss.detach(), logits.detach()
 
 
-def _any_rank(flag: int, device: torch.device) -> int:
-    """The largest ``flag`` over all processes (just ``flag`` without DDP)."""
+class Stepper:
+    """The trainer's SGD steps over a run's training images, with no host synchronisation.
+
+    The uint8 images and labels stay where they are (on the GPU for a CUDA run); each
+    step gathers its batch from the epoch's order on the device, draws its augmentation
+    from a :class:`KeyedRandom` keyed by the global step, and adds its loss, its correct
+    count and whether its loss was finite to device-side accumulators that :meth:`read`
+    fetches in one transfer. ``capture``:
+
+    * ``"none"``: :func:`train_step` eagerly, every kernel launched from Python.
+    * ``"graph"`` (CUDA): the whole step (gather, augmentation, forward, loss, backward,
+      fused SGD, accounting) is recorded once as a CUDA graph and replayed; the host
+      writes the step number and learning rate into device tensors and replays, nothing
+      else. Recording needs a few warm-up steps (cuDNN and cuBLAS set themselves up);
+      they run on a copy of the state, which is put back, so the run is the same as if
+      it had started with the graph.
+    * ``"compile"``: the same step under ``torch.compile(mode="reduce-overhead")`` (CUDA
+      graphs of Inductor's fused kernels; plain Inductor on a CPU).
+
+    Args:
+        net, opt: the model (DDP wrapper allowed with ``"none"``) and its optimizer
+            from :func:`build_optimizer` with the same ``capture``.
+        images, labels: the training split (uint8 ``(N, 3, H, W)``, int64 ``(N,)``),
+            on the device for a captured step.
+        mean, std: the dataset's normalisation.
+        augment: the batched augmentation.
+        device: where to compute.
+        bf16: bf16 autocast for the forward pass.
+        capture: see above.
+        batch_size: the global batch, split over ``world`` processes.
+        seed, rank, world: the run's seed and this process's place under DDP.
+        fallback: if recording the graph fails, say so on stderr, put the state back
+            and go on eagerly (a long unattended run keeps going, slower); False: raise.
+    """
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, net, opt, images, labels, mean, std, augment: Augmenter, device: torch.device,
+                 bf16: bool, capture: str = "none", batch_size: int = 128, seed: int = 0, rank: int = 0,
+                 world: int = 1, fallback: bool = True):
+        self.net, self.opt, self.images, self.labels = net, opt, images, labels
+        self.augment, self.device, self.bf16, self.capture = augment, device, bf16, capture
+        self.batch_size, self.per_rank, self.rank = batch_size, batch_size // world, rank
+        self.salt = seed_salt(seed, rank)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(-1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(-1, 1, 1)
+        self.global_step = torch.zeros((), dtype=torch.int64, device=device)  # the augmentation's key
+        self.position = torch.zeros((), dtype=torch.int64, device=device)  # the step within the epoch
+        self.sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss x images, correct
+        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)  # global step of a non-finite loss
+        self.offsets = torch.arange(self.per_rank, device=device) + rank * self.per_rank
+        self.order = torch.zeros(len(images), dtype=torch.int64, device=images.device)
+        self.lr = opt.param_groups[0]["lr"] if capture != "none" else None
+        if self.lr is not None:  # one tensor for every group (a loaded state brings floats)
+            for g in opt.param_groups:
+                g["lr"] = self.lr
+        _zero_momentum(opt)
+        self.graph = None
+        self.compiled = None
+        self.fallback = fallback
+        if capture == "compile":
+            for t in (self.global_step, self.position, self.sums, self.first_bad, self.order, self.lr):
+                torch._dynamo.mark_static_address(t)  # mutated in place: keeps the CUDA graphs
+            self.compiled = torch.compile(self._device_step,
+                                          mode="reduce-overhead" if device.type == "cuda" else None)
+
+    def set_epoch(self, order: torch.Tensor) -> None:
+        """The epoch's order of the training images (a permutation, on the CPU)."""
+        self.order.copy_(order)
+
+    def step(self, position: int, global_step: int, lr: float) -> None:
+        """Queues step ``position`` of the epoch (``global_step`` of the run) at ``lr``."""
+        self.global_step.fill_(global_step)
+        if self.lr is None:
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+        else:
+            self.lr.fill_(lr)
+        if self.capture == "none":
+            start = position * self.batch_size + self.rank * self.per_rank
+            idx = self.order[start:start + self.per_rank]
+            self._count(*train_step(self.net, self.opt, self.images[idx], self.labels[idx], self.mean, self.std,
+                                    self.augment, KeyedRandom(self.global_step, self.salt), self.device,
+                                    self.bf16), self.labels[idx])
+            return
+        self.position.fill_(position)
+        if self.compiled is not None:
+            self.compiled()
+            return
+        if self.graph is None and self.capture == "graph":
+            self._record()
+        if self.graph is None:  # recording failed: eager from here on
+            self._device_step()
+            return
+        self.graph.replay()
+
+    def _device_step(self) -> None:
+        idx = self.order.index_select(0, self.position * self.batch_size + self.offsets)
+        labels = self.labels.index_select(0, idx)
+        self._count(*train_step(self.net, self.opt, self.images.index_select(0, idx), labels, self.mean, self.std,
+                                self.augment, KeyedRandom(self.global_step, self.salt), self.device, self.bf16,
+                                graph_safe=True), labels)
+
+    @torch.no_grad()
+    def _count(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        correct = (logits.argmax(1) == labels).sum()
+        self.sums.add_(torch.stack([loss.double() * len(labels), correct.double()]))
+        bad = ~torch.isfinite(loss) & (self.first_bad < 0)
+        self.first_bad.copy_(torch.where(bad, self.global_step, self.first_bad))
+
+    def _state(self) -> list[torch.Tensor]:
+        tensors = list(self.net.parameters()) + list(self.net.buffers()) + [self.sums, self.first_bad]
+        return tensors + [s["momentum_buffer"] for s in self.opt.state.values() if "momentum_buffer" in s]
+
+    def _record(self) -> None:
+        state = self._state()
+        with torch.no_grad():
+            saved = [t.detach().clone() for t in state]
+
+        def restore():
+            with torch.no_grad():
+                for t, s in zip(state, saved, strict=True):
+                    t.copy_(s)
+            self.opt.zero_grad(set_to_none=True)  # the gradients are then the graph's own memory
+
+        try:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(self.WARMUP_STEPS):
+                    self._device_step()
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            restore()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._device_step()
+            self.graph = graph
+        except Exception as e:
+            if not self.fallback:
+                raise
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            restore()
+            self.capture = "graph failed"
+            print(f"warning: could not record the training step as a CUDA graph ({type(e).__name__}: "
+                  f"{str(e).splitlines()[0] if str(e) else ''}); training eagerly from the same state",
+                  file=sys.stderr, flush=True)
+
+    def load(self, loss_sum: float, correct: float) -> None:
+        """Sets the running sums (a resumed epoch's, or zeros for a new one)."""
+        self.sums[0].fill_(loss_sum)
+        self.sums[1].fill_(correct)
+        self.first_bad.fill_(-1)
+
+    def read(self) -> tuple[float, float, int]:
+        """The running loss sum and correct count, and the global step of the first
+        non-finite loss (-1: none): one transfer, which waits for the queued steps."""
+        loss_sum, correct, bad = torch.cat([self.sums, self.first_bad.double()[None]]).tolist()
+        return loss_sum, correct, int(bad)
+
+
+def _any_rank(flags: list[int], device: torch.device) -> list[int]:
+    """The largest of each flag over all processes (just ``flags`` without DDP)."""
     if not (dist.is_available() and dist.is_initialized()):
-        return flag
-    t = torch.tensor([flag], device=device)
+        return flags
+    t = torch.tensor(flags, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return int(t.item())
+    return [int(v) for v in t.tolist()]
 
 
 @torch.no_grad()
 def _evaluate(model, images, labels, mean, std, device, bf16, batch_size=500):
     model.eval()
-    loss = correct = 0.0
+    sums = torch.zeros(2, dtype=torch.float64, device=device)
     for i in range(0, len(images), batch_size):
         x = to_model_input(images[i:i + batch_size], mean, std, device, channels_last=True)
         y = labels[i:i + batch_size].to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(x).float()
-        loss += F.cross_entropy(out, y, reduction="sum").item()
-        correct += (out.argmax(1) == y).sum().item()
+        sums += torch.stack([F.cross_entropy(out, y, reduction="sum").double(), (out.argmax(1) == y).sum().double()])
+    loss, correct = sums.tolist()
     return loss / len(images), correct / len(images)
 
 
@@ -437,6 +653,7 @@ class Runtime:
     world: int
     rank: int
     bf16: bool
+    capture: str = "none"
 
     @property
     def main(self) -> bool:
@@ -482,6 +699,7 @@ class Run:
     augment: Augmenter
     state: RunState
     steps_per_epoch: int
+    stepper: Stepper
     stop: dict = field(default_factory=lambda: {"signal": 0})
 
     @property
@@ -490,7 +708,12 @@ class Run:
 
     def state_dict(self, epoch: int, step: int) -> dict:
         s = self.state
-        return {"identity": s.identity, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+        opt = self.opt.state_dict()
+        for g in opt["param_groups"]:  # a float, whatever the capture: the state resumes under any
+            g["lr"] = float(g["lr"])
+        # The augmentation's random numbers are a function of the seed and the step
+        # (KeyedRandom): "step" is all of its state.
+        return {"identity": s.identity, "model": self.model.state_dict(), "optimizer": opt,
                 "epoch": epoch, "step": step, "log": s.log, "wall_time": s.wall, "partial": dict(s.partial)}
 
 
@@ -510,7 +733,7 @@ def setup_runtime(args) -> Runtime:
         if device.type == "cuda":  # cuBLAS needs this before its first use to be deterministic
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
-    return Runtime(device, world, rank, use_bf16(args.precision, device))
+    return Runtime(device, world, rank, use_bf16(args.precision, device), capture_mode(args.capture, device, world))
 
 
 def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -535,6 +758,7 @@ def load_data(args, rt: Runtime) -> TrainData:
     val_x, val_y = _subset(data.val.images, data.val.labels, args.val_subset)
     if rt.device.type == "cuda":  # keep the whole (small) dataset on the GPU
         train_x, train_y = train_x.to(rt.device), train_y.to(rt.device)
+        val_x, val_y = val_x.to(rt.device), val_y.to(rt.device)
     return TrainData(data, train_x, train_y, val_x, val_y)
 
 
@@ -562,7 +786,12 @@ def resume_state(args, rt: Runtime, identity: dict, model, opt) -> RunState:
     if json.loads(json.dumps(state["identity"])) != json.loads(json.dumps(identity)):
         raise UsageError(f"--resume: {path} belongs to a different run: {state['identity']}")
     model.load_state_dict(state["model"])
+    # The state's learning rate and SGD implementation are not the run's identity: keep
+    # this process's (a tensor for a captured step, fused or foreach).
+    own = [{k: g[k] for k in ("lr", "fused", "foreach") if k in g} for g in opt.param_groups]
     opt.load_state_dict(state["optimizer"])
+    for g, keep in zip(opt.param_groups, own, strict=True):
+        g.update(keep)
     rt.say(f"resumed from {path} at epoch {state['epoch'] + 1}, step {state['step']}")
     return RunState(identity, state["epoch"], state["step"], state["log"], state["wall_time"], state["partial"])
 
@@ -577,43 +806,52 @@ def _stop(run: Run, signum: int, where: str, save_at: tuple[int, int] | None) ->
 
 
 def train_epoch(run: Run, epoch: int) -> float:
-    """The steps of one epoch from ``run.state.step``; returns its seconds."""
-    r, rt, st, td = run.recipe, run.rt, run.state, run.td
-    gen = torch.Generator().manual_seed(run.args.seed * 1_000_003 + epoch)
-    perm = torch.randperm(len(td.train_x), generator=gen)
-    per_rank = r.batch_size // rt.world
+    """The steps of one epoch from ``run.state.step``; returns its seconds.
+
+    The host queues the steps and reads the device's running figures every
+    ``--check-every`` steps and at the epoch's end (:func:`_check`); a signal is
+    looked at after every step (under DDP at the checks, where the processes agree)."""
+    r, rt, st, args = run.recipe, run.rt, run.state, run.args
+    gen = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
+    run.stepper.set_epoch(torch.randperm(len(run.td.train_x), generator=gen))
     run.net.train()
     bar = tqdm(range(st.step, run.steps_per_epoch), initial=st.step, total=run.steps_per_epoch,
-               desc=f"epoch {epoch + 1}/{r.epochs}", disable=not rt.main or run.args.no_progress,
+               desc=f"epoch {epoch + 1}/{r.epochs}", disable=not rt.main or args.no_progress,
                mininterval=2, leave=False)
+    p = st.partial
     t0 = time.perf_counter()
     for step in bar:
-        for g in run.opt.param_groups:
-            g["lr"] = learning_rate(r, epoch * run.steps_per_epoch + step, run.steps_per_epoch)
-        idx = perm[step * r.batch_size:(step + 1) * r.batch_size][rt.rank * per_rank:][:per_rank]
-        # Each rank draws its own crops and flips (rank 0's seed is the single-process one).
-        bgen = torch.Generator().manual_seed(run.args.seed * 1_000_003 + epoch * 100_003 + step + rt.rank * 7_919)
-        y = td.train_y[idx.to(td.train_y.device)]
-        try:
-            loss, logits = train_step(run.net, run.opt, td.train_x[idx.to(td.train_x.device)], y, td.data.mean,
-                                      td.data.std, run.augment, bgen, rt.device, rt.bf16)
-        except TrainingDiverged as e:
-            raise TrainingDiverged(f"{e} at epoch {epoch + 1}, step {step}: {_diverged_hint(run)}") from None
-        y = y.to(rt.device)
-        p = st.partial
-        p["loss"] += loss.item() * len(y)
-        p["correct"] += (logits.argmax(1) == y).sum().item()
-        p["seen"] += len(y)
-        elapsed = p["time"] + time.perf_counter() - t0
-        bar.set_postfix(loss=f"{p['loss'] / p['seen']:.3f}", acc=f"{p['correct'] / p['seen']:.3f}",
-                        img_s=f"{p['seen'] * rt.world / max(elapsed, 1e-9):.0f}", refresh=False)
-        if signalled := _any_rank(run.stop["signal"], rt.device):  # every rank stops at the same step
-            p["time"] = elapsed
+        g = epoch * run.steps_per_epoch + step
+        run.stepper.step(step, g, learning_rate(r, g, run.steps_per_epoch))
+        p["seen"] += run.stepper.per_rank
+        signalled = run.stop["signal"] if rt.world == 1 else 0
+        if (step + 1) % args.check_every == 0 or step + 1 == run.steps_per_epoch or signalled:
+            signalled = _check(run, signalled)
+            elapsed = p["time"] + time.perf_counter() - t0
+            bar.set_postfix(loss=f"{p['loss'] / p['seen']:.3f}", acc=f"{p['correct'] / p['seen']:.3f}",
+                            img_s=f"{p['seen'] * rt.world / max(elapsed, 1e-9):.0f}", refresh=False)
+        if signalled:  # checked just now: the state is finite
+            p["time"] += time.perf_counter() - t0
             st.wall += time.perf_counter() - t0
             _stop(run, signalled, f"at epoch {epoch + 1}, step {step + 1}", (epoch, step + 1))
     bar.close()
     st.wall += time.perf_counter() - t0
-    return st.partial["time"] + time.perf_counter() - t0
+    return p["time"] + time.perf_counter() - t0
+
+
+def _check(run: Run, signalled: int = 0) -> int:
+    """Reads the running loss and accuracy into the run's state (waiting for the queued
+    steps) and raises :class:`TrainingDiverged` if any loss since the epoch began was
+    non-finite, on any process. Returns the signal to stop on, agreed by every process."""
+    p = run.state.partial
+    p["loss"], p["correct"], bad = run.stepper.read()
+    signalled, any_bad = _any_rank([signalled or run.stop["signal"], int(bad >= 0)], run.rt.device)
+    if any_bad:
+        spe = run.steps_per_epoch
+        where = f"at epoch {bad // spe + 1}, step {bad % spe}" if bad >= 0 else "on another process"
+        raise TrainingDiverged(f"non-finite loss {where} (the trainer reads the loss every --check-every="
+                               f"{run.args.check_every} steps): {_diverged_hint(run)}")
+    return signalled
 
 
 def _diverged_hint(run: Run) -> str:
@@ -631,22 +869,26 @@ def end_epoch(run: Run, epoch: int, epoch_time: float) -> None:
         for b in run.model.buffers():
             dist.broadcast(b, 0)
     val_loss, val_acc = _evaluate(run.model, td.val_x, td.val_y, td.data.mean, td.data.std, rt.device, rt.bf16)
-    bad = [k for k, t in run.model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    state = [(k, t) for k, t in run.model.state_dict().items() if t.is_floating_point()]
+    finite = torch.stack([torch.isfinite(t).all() for _, t in state]).tolist()  # one transfer
+    bad = [k for (k, _), ok in zip(state, finite, strict=True) if not ok]
     if bad or not math.isfinite(val_loss):
         what = f"non-finite weights ({', '.join(bad[:3])})" if bad else f"non-finite val loss ({val_loss})"
         raise TrainingDiverged(f"{what} after epoch {epoch + 1}: {_diverged_hint(run)}")
     p = st.partial
-    row = {"epoch": epoch + 1, "lr": run.opt.param_groups[0]["lr"], "train_loss": p["loss"] / max(1, p["seen"]),
+    row = {"epoch": epoch + 1, "lr": float(run.opt.param_groups[0]["lr"]),
+           "train_loss": p["loss"] / max(1, p["seen"]),
            "train_acc": p["correct"] / max(1, p["seen"]), "val_loss": val_loss, "val_acc": val_acc,
            "images_per_s": p["seen"] * rt.world / max(epoch_time, 1e-9), "time_s": epoch_time}
     st.log.append(row)
     st.partial, st.step = RunState(st.identity).partial, 0
+    run.stepper.load(0.0, 0.0)
     rt.say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     if rt.main:
         _write_log(run.args.out / "log.tsv", st.log)
         _save_state(run.state_path, run.state_dict(epoch + 1, 0))
     # A signal that came during the evaluation or the save: stop here, the state is complete.
-    if signalled := _any_rank(run.stop["signal"], rt.device):
+    if signalled := _any_rank([run.stop["signal"]], rt.device)[0]:
         _stop(run, signalled, f"after epoch {epoch + 1}", None)
 
 
@@ -687,17 +929,24 @@ def prepare_run(args, recipe: Recipe, rt: Runtime) -> Run:
     _require(recipe.batch_size % rt.world == 0, f"batch size {recipe.batch_size} does not split over "
                                                 f"{rt.world} processes")
     td = load_data(args, rt)
+    classes = td.data.classes
+    # One class gives a classifier nothing to learn and a val accuracy of 1.0 regardless.
+    _require(len(classes) >= 2, f"--data {args.data}: {len(classes)} class ({', '.join(classes)}); "
+                                "a classifier needs at least 2")
     steps_per_epoch = len(td.train_x) // recipe.batch_size
     _require(steps_per_epoch > 0, f"{len(td.train_x)} training images make no batch of {recipe.batch_size}")
     model = build_model(args, rt, td.data)
-    opt = build_optimizer(model, recipe)
+    opt = build_optimizer(model, recipe, rt.capture)
     net = torch.nn.parallel.DistributedDataParallel(model) if rt.world > 1 else model
     identity = {"model": args.model, "config": model_config(model), "recipe": asdict(recipe),
                 "data": args.data, "subset": args.subset, "seed": args.seed, "world": rt.world,
                 "precision": "bf16" if rt.bf16 else "fp32"}
     state = resume_state(args, rt, identity, model, opt)
-    return Run(args, recipe, rt, td, model, net, opt,
-               Augmenter(jitter_range=recipe.scale_jitter, jitter_p=recipe.jitter_p), state, steps_per_epoch)
+    augment = Augmenter(jitter_range=recipe.scale_jitter, jitter_p=recipe.jitter_p)
+    stepper = Stepper(net, opt, td.train_x, td.train_y, td.data.mean, td.data.std, augment, rt.device, rt.bf16,
+                      rt.capture, recipe.batch_size, args.seed, rt.rank, rt.world)
+    stepper.load(state.partial["loss"], state.partial["correct"])
+    return Run(args, recipe, rt, td, model, net, opt, augment, state, steps_per_epoch, stepper)
 
 
 def train(args) -> Path | None:
@@ -715,7 +964,8 @@ def train(args) -> Path | None:
         rt.say(warning)
     run = prepare_run(args, recipe, rt)
     rt.say(f"training {args.model} on {args.data} ({len(run.td.train_x)} train / {len(run.td.val_x)} val) on "
-           f"{_hardware(rt.device)}, {rt.world} process(es), {'bf16 autocast' if rt.bf16 else 'fp32'}; "
+           f"{_hardware(rt.device)}, {rt.world} process(es), {'bf16 autocast' if rt.bf16 else 'fp32'}, "
+           f"capture {rt.capture}; "
            f"recipe {args.recipe}: {json.dumps(asdict(recipe))}")
     old_handlers = {s: signal.signal(s, lambda signum, frame: run.stop.update(signal=signum))
                     for s in (signal.SIGINT, signal.SIGTERM)}

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import CARD, WEIGHTS, CheckpointError, find_checkpoints, load_checkpoint  # noqa: F401
+from ..files import read_regular
 from ..models import create_model, family_of_checkpoint, list_models, model_family, teaching_order
 from ..zoom import CIFAR10_MEAN, CIFAR10_STD
 
@@ -27,6 +28,7 @@ UNTRAINED = ("resnet20", "wsms_resnet20", "ms_resnet20")
 UNTRAINED_PREFIX = "untrained:"
 TRAIN_HINT = "python -m wsms_viz.train --model wsms_resnet20 --out checkpoints/wsms_resnet20"
 DEFAULT_COUNT = 4  # models selected when the app opens
+MAX_EXAMPLES_BYTES = 16 * 2**20  # the evaluator writes a few KB
 
 
 @dataclass
@@ -71,7 +73,9 @@ def checkpoint_root(repo_root: str | Path | None = None) -> Path:
     env = os.environ.get("WSMS_CHECKPOINTS")
     if env:
         return Path(env).expanduser()
-    repo = Path(repo_root) if repo_root else Path(__file__).resolve().parents[2]
+    # The folder the app or command was started in, not the package's: installed from a
+    # wheel, the package sits in site-packages, far from any checkpoints.
+    repo = Path(repo_root) if repo_root else Path.cwd()
     return repo / "checkpoints"
 
 
@@ -198,9 +202,9 @@ def _examples_file(path: Path):
 
 @lru_cache(maxsize=8)
 def _parse_examples(path: str, mtime_ns: int, size: int):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:  # ValueError: bad JSON or not UTF-8
+    try:  # a regular file inside the checkpoint folder, size capped (files.open_regular)
+        return json.loads(read_regular(path, (Path(path).parent,), MAX_EXAMPLES_BYTES, "the checkpoint folder"))
+    except (OSError, ValueError) as e:  # ValueError: bad JSON, not UTF-8, or refused (FileRefused)
         return e
 
 

@@ -10,6 +10,7 @@ messages, then loses them.
 """
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import streamlit as st
 import torch
@@ -37,12 +38,48 @@ def main() -> None:
     # is read only from the directory it starts in): Streamlit's generic notice, the log keeps it.
     st.set_option("client.showErrorDetails", "none")
     st.set_page_config(page_title="wsms-viz: WSMS-Net in class", page_icon=str(ICON), layout="wide")
-    page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES])
-    opened_with = links.opening()  # the link's parameters, before a widget drops the bad ones
-    try:
-        page.run()
-    finally:  # also after a page's st.stop(): the sidebar's widgets are drawn by then
-        links.report(opened_with)
+    pages = [st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES]
+    page = st.navigation(pages)
+    links.opening()  # the link's parameters, before a widget drops the bad ones
+    links.sync_server_copy()
+    asked = unknown_path(st.context.url, st.get_option("server.baseUrlPath"))
+    if asked is not None:
+        no_such_page(asked, next(sp for sp, p in zip(pages, PAGES, strict=True) if p.default))
+        return
+    page.run()
+    links.report_pending()  # a page that stops early reports first (links.stop())
+
+
+def unknown_path(url: str | None, base: str = "") -> str | None:
+    """The page path the browser asked for when no page has it, else None.
+
+    Streamlit runs the default page for an unknown path (``/zoom-compare``, a mistyped
+    link) after a generic message; the app says so itself, with a way back. ``base`` is the
+    server's ``server.baseUrlPath``. (A path of two segments or more, ``/a/b``, never gets
+    here: the browser then asks for the app's scripts under ``/a/`` and Streamlit's server
+    answers with its HTML page, so nothing runs.)
+
+    Example:
+        >>> unknown_path("http://h:8501/zzz"), unknown_path("http://h:8501/attributions")
+        ('zzz', None)
+        >>> unknown_path("http://h/class/"), unknown_path("http://h/class/zzz", "class")
+        ('class', 'zzz')
+    """
+    if not url:
+        return None
+    path = urlparse(url).path.strip("/")
+    base = (base or "").strip("/")
+    if base and (path == base or path.startswith(base + "/")):
+        path = path[len(base):].strip("/")
+    return path if path and path not in {p.key for p in PAGES} else None
+
+
+def no_such_page(asked: str, home) -> None:
+    """The app's own answer to an unknown path: what was asked for, plainly, and the way home."""
+    st.title("No such page")
+    st.markdown(f"This app has no page `{links._shown(asked)}`. The link may be mistyped or from another app.")
+    st.page_link(home, label=f"Go to the start page: {home.title}", icon=":material/home:")
+    st.caption("Or pick a page in the sidebar.")
 
 
 if __name__ == "__main__":  # streamlit run .../wsms_viz/app/main.py (what wsms-app does)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 ENV_ROOTS = "WSMS_DATA_ROOTS"
 ENV_ONE = "WSMS_DATA"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path.cwd()  # the folder the server was started in: the repository for `streamlit run app.py`
 DEFAULT_LABEL, DEFAULT_FOLDER = "CIFAR-10", ("shared", "datasets", "cifar10-jpeg")  # beside the repository
 
 
@@ -113,24 +113,49 @@ def inside(path: str | Path, folders: Iterable[str | Path]) -> bool:
     return any(p.is_relative_to(Path(f).resolve()) for f in folders)
 
 
-# An absolute POSIX path (or ~/...) in a message: at least one "/name" segment.
-_ABS_PATH = re.compile(r"(?<![\w.:/~])(?:~(?=/))?/(?:[^\s/`'\"(),:;]+/)*[^\s/`'\"(),:;]+")
+# A path in a message: absolute, ~/..., a named folder's placeholder followed by more, or
+# relative (segments joined by "/"); not the middle of a URL nor of a word.
+_SEGMENT = r"[^\s/`'\"(),:;\x00]+"
+_PATH = re.compile(rf"(?<![\w.:/~\x00])(?:\x00\d+\x00|~)?(?:{_SEGMENT})?(?:/{_SEGMENT})+")
+_PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
+_FILE_NAME = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")  # ends like a file name: secret.png, card.json
+
+
+def _public_path(token: str) -> str:
+    """What of one path in a message a visitor may see (see :func:`redact`)."""
+    placeholder = _PLACEHOLDER.match(token)
+    parts = [p for p in token[placeholder.end() if placeholder else 0:].split("/") if p]
+    if placeholder:  # inside a shared folder: its label and the path in it, unless it climbs out
+        return token if ".." not in parts else parts[-1]
+    relative_file = "." in parts or ".." in parts or _FILE_NAME.search(parts[-1])
+    if token.startswith(("/", "~")) or relative_file:
+        return parts[-1]
+    return token  # "1/2", "and/or": not a path
 
 
 def redact(message: str, named: Mapping[str | Path, str] = ()) -> str:
-    """``message`` with every server path replaced: ``named`` folders by their label, any
-    other absolute path by its last part (the file or folder name a person can act on).
+    """``message`` with every server path replaced: ``named`` folders by their label (and
+    the path inside them kept), any other absolute path, or relative one that names a file
+    or climbs with ``..``, by its last part (the file or folder name a person can act on).
 
     Example:
         >>> redact("/srv/data/cat/1.jpg is damaged", {"/srv/data": "CIFAR-10"})
         'CIFAR-10/cat/1.jpg is damaged'
         >>> redact("dataset directory /home/me/x does not exist")
         'dataset directory x does not exist'
+        >>> redact("its file ../../../srv/outside/secret.png is outside")
+        'its file secret.png is outside'
     """
     named = dict(named)
-    # Longest first, so a folder inside another one gets its own label.
+    labels: list[str] = []
+    # Longest first, so a folder inside another one gets its own label; a folder's name
+    # is replaced only where it ends (/srv/data is not the start of /srv/database).
     for folder, label in sorted(named.items(), key=lambda kv: -len(str(kv[0]))):
         for form in {str(folder), str(Path(folder).resolve())}:
             if form and form != "/":
-                message = message.replace(form, label)
-    return _ABS_PATH.sub(lambda m: Path(m.group(0)).name or "", message)
+                message = re.sub(re.escape(form) + rf"(?!{_SEGMENT})", f"\x00{len(labels)}\x00", message)
+        labels.append(label)
+    for i, label in enumerate(labels):  # a label already in the message (redacted before) stays one
+        message = re.sub(rf"(?<![\w.:/~\x00]){re.escape(label)}(?=/)", f"\x00{i}\x00", message)
+    message = _PATH.sub(lambda m: _public_path(m.group(0)), message)
+    return _PLACEHOLDER.sub(lambda m: labels[int(m.group(1))], message)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import catalog, presenter, roots
+from . import catalog, demo, links, presenter, roots
 from .images import (
     FORMATS,
     DecodedImage,
@@ -29,7 +29,9 @@ from .links import LINK
 from .plain import md
 from .state import Selection, _stamp, gallery, load_error, load_models
 
-REPO = Path(__file__).resolve().parents[2]
+# The folder the server was started in (the repository for `streamlit run app.py`), where
+# ./checkpoints is looked for; an installed package's own folder is site-packages.
+REPO = Path.cwd()
 SOURCES = ("Dataset (val split)", "Sample photos", "Upload your own", "Baseline wrong, WSMS right",
            "Baseline right, WSMS wrong")
 EXAMPLE_LISTS = {SOURCES[3]: "examples", SOURCES[4]: "reverse"}  # their lists in examples.json
@@ -56,7 +58,7 @@ def page(title: str, what: str, paper: str, image: bool = True, presenter_intro:
             intro(what, paper)
     untrained_notice(sel)
     if image and not need_image(sel):
-        st.stop()
+        links.stop()  # the link's notice first: it may be why there is no image
     return sel
 
 
@@ -96,16 +98,21 @@ def sidebar() -> Selection:
                             format_func=lambda k: catalog.label_of(k) + (" (cannot load)" if broken[k] else ""),
                             key="models", persist_state="session", **LINK)
     models, errors = load_models(picked)
+    # What varies with the choices goes into containers, so the widgets after them keep their
+    # place in the sidebar: a bound widget that moves is drawn anew and, in Streamlit 1.67, the
+    # stale copy's removal unbinds the new one from the URL (the centre then left the link
+    # after a switch of the image source).
+    notes = sb.container()
     for e in errors:
-        sb.error(md(public(e)))
+        notes.error(md(public(e)))
     unpicked = [k for k in keys if broken[k] and k not in picked]
     if unpicked:
-        with sb.expander(f"{len(unpicked)} checkpoint{'s' if len(unpicked) > 1 else ''} cannot be loaded"):
+        with notes.expander(f"{len(unpicked)} checkpoint{'s' if len(unpicked) > 1 else ''} cannot be loaded"):
             for k in unpicked:
                 st.markdown(f"**{md(catalog.label_of(k))}**: {md(public(broken[k]))}")
     sb.subheader("Image")
     st.session_state["_image_error"] = None
-    image = _image_picker(sb, root)
+    image = _image_picker(sb.container(), root)
     sb.caption("Zoom centre (fractions of width and height)")
     c1, c2 = sb.columns(2)
     cx = c1.slider("centre x", 0.0, 1.0, 0.5, 0.05, key="cx", persist_state="session", **LINK)
@@ -125,14 +132,16 @@ def _image_error(sb, message: str) -> None:
 
 def _image_picker(sb, root: Path) -> DecodedImage | None:
     lists = {s: catalog.read_examples(root, which) for s, which in EXAMPLE_LISTS.items()}
-    shared = bool(data_roots())
-    # No dataset on this server: open on the sample photos (the examples' files are in the dataset).
-    sources = [s for s in SOURCES
-               if (s not in EXAMPLE_LISTS and (shared or s != SOURCES[0])) or (shared and lists.get(s, ([],))[0])]
+    # The dataset source is always there (the demo set at least); an example list when it
+    # lists images a dataset may hold, or, with no dataset, images the demo set has copies of
+    # (every one of the shipped lists').
+    operator = bool(roots.shared_roots())
+    sources = [s for s in SOURCES if s not in EXAMPLE_LISTS or (
+        lists[s][0] and (operator or any(demo.copy_of(e.path, e.image_root) for e in lists[s][0])))]
     source = sb.radio("Source", sources, key="source", persist_state="session", on_change=_example_picked, **LINK)
-    if not shared:
-        sb.caption("This server shares no dataset, so it opens on the sample photos; whoever starts it can "
-                   "add one (`WSMS_DATA_ROOTS`).")
+    if not operator:
+        sb.caption(f"This server shares no dataset, so it opens on the {demo.LABEL.lower()} shipped with the app; "
+                   "whoever starts it can add one (WSMS_DATA_ROOTS).")
     if source == SOURCES[0]:
         return _dataset_image(sb)
     if source == SOURCES[1]:
@@ -154,8 +163,11 @@ def _example_picked() -> None:
 
 
 def data_roots() -> list[roots.DataRoot]:
-    """The datasets whoever started the server shares (``WSMS_DATA_ROOTS``, see :mod:`.roots`)."""
-    return roots.shared_roots()
+    """The datasets whoever started the server shares (``WSMS_DATA_ROOTS``, see :mod:`.roots`),
+    then the demo set shipped with the app (:mod:`.demo`), always there."""
+    shared = roots.shared_roots()
+    label = demo.LABEL if roots.by_label(shared, demo.LABEL) is None else f"{demo.LABEL} (shipped)"
+    return [*shared, demo.root(label)]
 
 
 def chosen_root() -> roots.DataRoot | None:
@@ -173,10 +185,6 @@ def public(message: str) -> str:
 
 def _dataset_image(sb) -> DecodedImage | None:
     shared = data_roots()
-    if not shared:
-        sb.info("This server shares no dataset (whoever starts it lists them in WSMS_DATA_ROOTS). "
-                "Try the sample photos or upload your own.")
-        return None
     labels = [r.label for r in shared]
     label = sb.selectbox("Dataset", labels, key="dataset", persist_state="session", **LINK,
                          help="The datasets this server shares; whoever starts the app chooses them.")
@@ -186,7 +194,7 @@ def _dataset_image(sb) -> DecodedImage | None:
     except ImageError as e:
         _image_error(sb, f"{public(str(e))}. Try the sample photos meanwhile.")
         return None
-    sb.caption(f"{md(g.kind)}: {md(g.split_note)}.")
+    sb.caption(demo.caption() if root.path == demo.FOLDER else f"{md(g.kind)}: {md(g.split_note)}.")
     cls = sb.selectbox("Class", g.classes, key="data_class", persist_state="session", **LINK)
     items = g.of_class(g.classes.index(cls))
     if not items:
@@ -268,6 +276,8 @@ def _example_image(sb, examples: list[catalog.Example], root: Path, source: str)
     shared = [r.path for r in data_roots()] + [root]
     try:
         path = catalog.resolve_example_path(ex, root, *(r.path for r in data_roots()), REPO)
+        if path is None or not roots.inside(path, shared):  # no dataset here: the demo set's copy, if any
+            path = demo.copy_of(ex.path, ex.image_root) or path
         if path is not None and not roots.inside(path, shared):
             _image_error(sb, public(f"example #{i + 1}: its file {ex.path} is outside the datasets this server shares"))
             return None

@@ -44,16 +44,43 @@ def sync_animation(zoom: float, token: str) -> None:
 
 
 def stage_toggles(where, models: list[catalog.LoadedModel]) -> tuple[bool, ...]:
-    """One on/off toggle per WSMS stage (the lesion study); all on when no model has stages."""
+    """One on/off toggle per WSMS stage (the lesion study); all on when no model has stages.
+
+    All in one container, so what follows keeps its place whether they are drawn or not
+    (see :func:`wsms_viz.app.sidebar.sidebar`); with every stage off, a note says what the
+    models' answers then are (:func:`stages_note`).
+    """
     n = predict.stage_count(models)
     if n == 1:
         return ()
-    where.caption("Stages of the multi-stage models (switch one off: a lesion)")
+    box = where.container()
+    box.caption("Stages of the multi-stage models (switch one off: a lesion)")
     # A row that wraps, each toggle as wide as its label: fixed columns cut the labels off
     # at 1024 px (three columns in two fifths of the page).
-    row = where.container(horizontal=True)
-    return tuple(row.toggle(f"stage {s + 1}", True, key=f"stage_{s}", **LINK, help=f"stage {s + 1} sees the "
-                                f"image at {STAGE_NAMES[min(s, len(STAGE_NAMES) - 1)]}") for s in range(n))
+    row = box.container(horizontal=True)
+    on = tuple(row.toggle(f"stage {s + 1}", True, key=f"stage_{s}", **LINK, help=f"stage {s + 1} sees the "
+                          f"image at {STAGE_NAMES[min(s, len(STAGE_NAMES) - 1)]}") for s in range(n))
+    note = stages_note(on)
+    if note:
+        box.warning(note, icon=":material/visibility_off:")
+    return on
+
+
+def stages_note(stages_on: tuple[bool, ...]) -> str | None:
+    """What the page says when every stage is off, else None.
+
+    With no stage the integration layer gets only zeros, so a multi-stage model answers with
+    its biases alone: the same probabilities for every image and zoom, however confident.
+
+    Example:
+        >>> stages_note((True, False, False)) is None, "biases" in stages_note((False, False, False))
+        (True, True)
+    """
+    if not stages_on or any(stages_on):
+        return None
+    return ("Every stage is off: the multi-stage models see nothing, so what they answer comes from their "
+            "integration layer's biases alone, the same for every image and zoom (however confident it looks). "
+            "Switch a stage on to compare.")
 
 
 def class_picker(where, sweeps: list[predict.Sweep], label: str | None, image_key: str = "") -> str:
@@ -132,27 +159,30 @@ def class_index(where, m: catalog.LoadedModel, sel: Selection, key: str) -> int 
 
 
 def fig1_rows(sel: Selection) -> list:
-    """Fig. 1's similarity for the selected multi-stage models over 16 images: val images
-    of the dataset when there is one, else the smooth synthetic images of the features module."""
+    """Fig. 1's similarity for the selected multi-stage models over 16 real images: val
+    images of the chosen dataset, which is the demo set shipped with the app when the
+    server shares none; the smooth synthetic images of the features module only when
+    even that cannot be read."""
     from ..analysis.features import blob_images
 
     keys = tuple(m.key for m in sel.models if not m.is_baseline)
     if not keys:
         st.info("Pick a WSMS-Net (and an MS-Net to compare) in the sidebar for this measurement.")
         return []
+    data = chosen_root()
     try:
-        data = chosen_root()
         if data is None:
             raise ImageError("no dataset")
         g = gallery(str(data.path))
         n = min(16, len(g))
-        imgs = [g.at(i * (len(g) // n)).pixels for i in range(n)]
-        images = torch.stack([network_inputs(p, frame(p.shape), [1.0])[0] for p in imgs])
-        source = f"{g.root}:{n}"
         if n < 2:
             raise ImageError("fewer than 2 images")
+        # Evenly spaced in gallery order (class by class), so every class is among them.
+        imgs = [g.at(i * len(g) // n).pixels for i in range(n)]
+        images = torch.stack([network_inputs(p, frame(p.shape), [1.0])[0] for p in imgs])
+        source, said = f"{g.root}:{n}", f"{n} val images of {data.label}, spread over its classes"
     except (ImageError, IndexError):
-        images, source = blob_images(16), "blobs"
-    st.caption(f"Images: {'synthetic blobs (no dataset)' if source == 'blobs' else '16 images of the dataset'}.")
+        images, source, said = blob_images(16), "blobs", "16 synthetic blobs (no readable dataset)"
+    st.caption(f"Images: {said}.")
     return _fig1(keys, source, images)
 

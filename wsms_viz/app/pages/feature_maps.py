@@ -16,11 +16,12 @@ sel = ui.page(
 c1, c2, c3 = st.columns([3, 2, 2])
 zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "fm_model", multi_stage=False)
-scaling = c2.radio("Colour scale", features.SCALINGS, key="fm_scaling", horizontal=True,
+scaling = c2.radio("Colour scale", features.SCALINGS, key="fm_scaling", **ui.LINK, horizontal=True,
                    help="local: each map its own range; stage: one range per stage and block; global: one "
                         "range per block across stages, so stages can be compared.")
 f = ui.analysis(features.stage_feature_maps, m, sel, zoom, scaling=scaling)
-block = c3.selectbox("Block", range(len(f.maps[0])), format_func=lambda b: f"block {b + 1}", key="fm_block")
+blocks = [f"block {b + 1}" for b in range(len(f.maps[0]))]
+block = blocks.index(c3.selectbox("Block", blocks, key="fm_block", **ui.LINK))
 for s, stage_maps in enumerate(f.maps):
     if block < len(stage_maps):
         st.markdown(f"**Stage {s + 1}**, block {block + 1}: {stage_maps[block].shape[0]} channels of "

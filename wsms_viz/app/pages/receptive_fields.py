@@ -3,7 +3,7 @@
 import streamlit as st
 
 from wsms_viz.analysis import receptive_field
-from wsms_viz.app import figures, study_view, ui
+from wsms_viz.app import figures, links, study_view, ui
 from wsms_viz.app.plain import md
 
 sel = ui.page(
@@ -22,15 +22,18 @@ zoom = ui.zoom_slider(c1)
 m = ui.pick_model(c1, sel, "rf_model")
 if m is not None and (why := study_view.page_limit(m.model, "receptive_fields", md(m.label))):
     st.info(why)
-    st.stop()
+    links.stop()
 n = receptive_field.block_fields(m.model)[0][-1].map_size if m else 8
-row = c2.slider("Output row", 0, n - 1, n // 2, key="rf_row", help="A position in the last maps (the same "
-                "place in every stage); at an earlier block, the unit there that looks at the same place.")
-col = c3.slider("Output column", 0, n - 1, n // 2, key="rf_col")
-depth = max(receptive_field.stage_blocks(m.model)) if m else 3
-block = c4.selectbox("After block", range(depth), index=depth - 1, key="rf_block",
-                     format_func=lambda b: f"block {b + 1}" + (" (the last)" if b == depth - 1 else ""),
-                     help="Fields grow block by block; after the last they are larger than the 32x32 image.")
+row = c2.slider("Output row", 0, n - 1, n // 2, key="rf_row", **ui.LINK, help="A position in the last maps (the "
+                "same place in every stage); at an earlier block, the unit there that looks at the same place.")
+col = c3.slider("Output column", 0, n - 1, n // 2, key="rf_col", **ui.LINK)
+blocks_of = receptive_field.stage_blocks(m.model) if m else [3]
+# Opens on the last block every stage has (block 1 of WSMS-ResNet-20), so all stages are drawn.
+labels, shared = [f"block {b + 1}" for b in range(max(blocks_of))], min(blocks_of)
+block = labels.index(c4.selectbox(
+    "After block", labels, index=shared - 1, key="rf_block", **ui.LINK,
+    help=f"Fields grow block by block; after the last they are larger than the 32x32 image. Every stage has "
+         f"blocks 1-{shared}; after that only the stages that have the block are drawn."))
 x = ui.current_input(sel, zoom)
 for model, where in ((m, "WSMS / MS"), (ui.baseline(sel), "baseline")):
     if model is None:
