@@ -1,4 +1,4 @@
-"""Time per-stage attributions of one image (issue 4's target: all stages within 2 s).
+"""Time per-stage attributions of one image (target: all stages within 2 s).
 
     python benchmarks/attribution_speed.py [--model wsms_resnet20] [--threads 1] [--repeats 5]
 

@@ -16,9 +16,9 @@ timed in interleaved rounds so that a change in the machine's load hits all thre
   ``--check-every`` (50) steps. Target: >= 90% of ``bare``.
 * ``pil``: the common torchvision recipe: ImageFolder (a JPEG decoded per image per
   epoch) + ``RandomCrop(32, padding=4)``, ``RandomHorizontalFlip``, ``ToTensor``,
-  ``Normalize`` per image + ``DataLoader``. When torchvision cannot be imported (the
-  development machines pair a CPU torch with a CUDA torchvision build), the same steps
-  are done with PIL and numpy here, as torchvision does them.
+  ``Normalize`` per image + ``DataLoader``. When torchvision cannot be imported (a CPU torch
+  beside a CUDA torchvision build does not import it), the same steps are done with PIL
+  and numpy here, as torchvision does them.
 
 Then WSMS-Net's cost against its backbone: the multiplications ratio from
 :func:`wsms_viz.evaluation.complexity.count_mults` (the paper: about +20%, 252M -> 301M for

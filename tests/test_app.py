@@ -352,7 +352,7 @@ def test_errors_name_no_server_path(env, monkeypatch, tmp_path):
     assert_no_server_path(at, tmp_path, env)
 
 
-# --- issue 13: what a teacher tripped over ----------------------------------------------
+# --- what a teacher tripped over ----------------------------------------------
 
 @pytest.mark.parametrize("name,data,message", [
     ("notes.png", b"just some text, named .png\n" * 5, "not an image"),

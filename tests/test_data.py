@@ -101,8 +101,8 @@ def test_bad_sources_say_what_is_wrong(tmp_path):
 
 
 class _FakeCIFAR:
-    """Stands in for torchvision's CIFAR10/CIFAR100: tests never download, and the
-    torchvision on the development machines is a CUDA build that does not import."""
+    """Stands in for torchvision's CIFAR10/CIFAR100: tests never download, and a CUDA
+    torchvision build beside a CPU torch does not import."""
 
     calls = []
 

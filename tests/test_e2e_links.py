@@ -1,4 +1,4 @@
-"""Links and the session in a real headless Chromium (issue 12): what a visitor does is in
+"""Links and the session in a real headless Chromium: what a visitor does is in
 the address bar, and that address opened in a fresh browser (a new context: no cookies, no
 session) shows the same zoom, image and models; an upload stays while the visitor
 switches pages; a bad link falls back with a notice.

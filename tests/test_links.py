@@ -1,4 +1,4 @@
-"""Links that reopen a view (issue 12): every parameter a link carries sets its widget on a
+"""Links that reopen a view: every parameter a link carries sets its widget on a
 fresh session (set -> run -> same widgets, and the URL after the run still says so), a
 garbage or stale value falls back to the default with a notice and no exception, and
 nothing a link says reaches the disk.

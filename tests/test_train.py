@@ -305,7 +305,7 @@ def test_bf16_on_cpu_runs_convolutions_in_bf16_and_says_so(data_dir, tmp_path, c
     _exits_2(capsys, "belongs to a different run", _args(data_dir, out, "--resume", epochs=1))  # bf16 != fp32
 
 
-# --- issue 14: the trainer trusts nothing ------------------------------------------------
+# --- the trainer trusts nothing ------------------------------------------------
 
 BAD_ARGS = [
     (["--epochs", "0"], "--epochs must be at least 1"),

@@ -594,7 +594,7 @@ def _pick_image_folder(root: Path) -> tuple[Path, str]:
 class _ArraysOnly(pickle.Unpickler):
     """CIFAR's python batches are pickles; this unpickler builds only plain containers
     and numpy arrays, so a doctored file cannot run code (torchvision uses plain
-    ``pickle.load``, and its CUDA wheel does not import on this CPU machine anyway)."""
+    ``pickle.load``, and is only an optional extra here)."""
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
