@@ -103,7 +103,7 @@ def test_bigger_on_the_cached_animation_dict_copies_only_what_it_changes(animati
     assert not too_small(d)
     assert cached == kept, "the cached dict was modified"
     assert d["frames"] is cached["frames"]  # 26 frames without a font: shared, not copied
-    assert d["data"][0] is cached["data"][0]  # the photo, likewise
+    assert d["layout"]["images"] is cached["layout"]["images"]  # the photo, likewise
     assert d["layout"] is not cached["layout"]
     plain = presenter.bigger({"layout": {"annotations": [{"text": "t", "font": {"size": 10}}]},
                               "data": [{"type": "bar", "textfont": {"size": [9, 20]}}]})
