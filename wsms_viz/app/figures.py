@@ -273,7 +273,7 @@ def feature_grid(
         raise ValueError("no channels to draw")
     rows = (len(channels) + cols - 1) // cols
     ncols = min(cols, len(channels))
-    gap, top = 24, 20  # pixels: room for the next row's titles (16 px in presenter view), and the first row's
+    gap, top = 24, 26  # pixels: room for each row's titles (16 px in presenter view)
     height = cell * rows + gap * (rows - 1) + top
     fig = make_subplots(rows, ncols, subplot_titles=[f"ch {c}" for c in channels],
                         horizontal_spacing=0.01, vertical_spacing=gap / (height - top) if rows > 1 else 0.0)
@@ -305,8 +305,10 @@ def shared_filter_figure(maps: Sequence[np.ndarray], channel: int, block: int, h
         fig.add_trace(go.Heatmap(z=m, zmin=lo, zmax=hi if hi > lo else lo + 1e-6, colorscale="Viridis",
                                  showscale=s == len(maps) - 1), 1, s + 1)
     _image_axes(fig, 1, len(maps))
-    fig.update_layout(title=f"block {block + 1}, channel {channel}", height=height,
-                      margin=dict(l=0, r=0, t=50, b=0))
+    # The title above the panels' own titles, with room for both at 16 px (presenter view).
+    fig.update_layout(title=dict(text=f"block {block + 1}, channel {channel}", y=1.0, yanchor="top", yref="container",
+                                 pad=dict(t=6)),
+                      height=height, margin=dict(l=0, r=0, t=64, b=0))
     return fig
 
 
