@@ -67,9 +67,13 @@ def field_boxes_figure(image: Tensor | np.ndarray, boxes: Sequence[FieldBox], he
     left = min([-0.5] + [b.unclipped[1] - 0.5 for b in boxes])
     bottom = max([h - 0.5] + [b.unclipped[2] + 0.5 for b in boxes])
     right = max([w - 0.5] + [b.unclipped[3] + 0.5 for b in boxes])
-    if any(b.exceeds_image for b in boxes):
+    note = any(b.exceeds_image for b in boxes)
+    if note:
         fig.add_shape(type="rect", x0=-0.5, x1=w - 0.5, y0=-0.5, y1=h - 0.5, line=dict(color="black", width=1))
-        fig.add_annotation(x=(left + right) / 2, y=top, yanchor="top", showarrow=False, font=dict(size=10),
+        # Above the plot, not on it: over the boxes, a note at 16 px (presenter view) runs
+        # out of them in a narrow column.
+        fig.add_annotation(x=0, y=1, xref="paper", yref="paper", xanchor="left", yanchor="bottom", align="left",
+                           showarrow=False, font=dict(size=10),
                            text=f"dashed: larger than the {h}x{w} image<br>grey: outside it (zero padding)")
     for b in boxes:
         color = stage_color(b.stage)
@@ -83,7 +87,8 @@ def field_boxes_figure(image: Tensor | np.ndarray, boxes: Sequence[FieldBox], he
     _image_axes(fig)
     fig.update_xaxes(range=[left - 1, right + 1])
     fig.update_yaxes(range=[bottom + 1, top - 1], autorange=False)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h", font=dict(size=10)),
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=50 if note else 10, b=0),
+                      legend=dict(orientation="h", font=dict(size=10)),
                       plot_bgcolor="#d9d9d9", showlegend=True)  # also for one stage: its size is in the legend
     return fig
 
@@ -230,9 +235,10 @@ def contributions_figure(c: StageContributions, classes: Sequence[str] | None = 
         go.Bar(name="score lost when this stage is switched off", x=names, y=c.logit_drop),
         go.Bar(name=SPLIT_LABEL, x=names, y=c.gated),
     ])
+    # Two short title lines: one long line ran out of a half-width column at 16 px.
     fig.update_layout(barmode="group", height=height, yaxis_title=f"score of '{cls}' (logit)",
-                      title=f"score of '{cls}': {c.logit:.3g} with every stage, {c.logit_none:.3g} with none",
-                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h"))
+                      title=f"score of '{cls}':<br>{c.logit:.3g} with every stage, {c.logit_none:.3g} with none",
+                      margin=dict(l=0, r=0, t=60, b=0), legend=dict(orientation="h"))
     return fig
 
 
