@@ -68,7 +68,11 @@ def test_six_top5_tables_neither_overlap_nor_wrap(server, browser, viewport, pre
     wait_for(pg, lambda: len(tables()["boxes"]) == 6, 90, "six tables with the averaging on")
     text = pg.locator('[data-testid="stMain"]').inner_text()
     if presenter:  # each averaged model's top guess is named "+ multi-scale" on the first screen instead
-        wait_for(pg, lambda: len(pg.evaluate(_FIRST_SCREEN)["top1"]) == 6, 30, "six top guesses")
+        def drawn():
+            got = pg.evaluate(_FIRST_SCREEN)
+            return len(got["top1"]) == 6 and got["image"] and got["slider"] and got["verdict"]
+        wait_for(pg, drawn, 30, "six top guesses beside the image and the slider")
+        pg.wait_for_timeout(500)
         assert "resnet20_jitter + multi-scale" in text
     else:
         assert "Averaged:" in text and "resnet20_jitter" in text.split("Averaged:")[1][:200]
