@@ -266,6 +266,16 @@ def top1_line(label: str, model: str, cls: str, p: float) -> str:
             '</div>')
 
 
+def zoom_style() -> None:
+    """The zoom page's first-screen style, drawn once outside its fragment (a release then
+    re-renders one element less). A top-guess line's margin undoes most of the -1rem
+    Streamlit gives the foot of every markdown block (presenter view's style, more
+    specific, makes the lines larger)."""
+    st.html("<style>[data-testid=\"stMain\"] [data-testid=\"stLayoutWrapper\"]:has(> .st-key-presenter_answers) "
+            "{ flex: 1 1 13rem; } .wsms-top1 { line-height: 1.25; margin-bottom: 1.3rem; } "
+            ".wsms-top1 .guess { font-size: 1.2rem; }</style>")
+
+
 def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, image_name: str = "",
                 image_px: int = IMAGE_PX) -> float:
     """The zoom page's first screen, returning the zoom.
@@ -280,19 +290,16 @@ def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, im
         image_at: ``zoom -> (3, 32, 32)`` image in [0, 1] the networks see.
         zoom_slider: draws the page's zoom slider and returns its value (the one widget,
             key ``zoom``, the other pages share); called inside the right-hand column.
-        verdict: the page's sentence (:func:`wsms_viz.app.verdicts.zoom_verdict`).
+        verdict: the page's sentence (:func:`wsms_viz.app.verdicts.zoom_verdict`), or None
+            to leave it to the page (out of presenter view it follows the tables, outside
+            the fragment: it does not change with the zoom).
         image_name: what the image is (its name, its true class), for the caption.
     """
     from .verdicts import show
 
     # A row that wraps: the image keeps its width, the answers take the rest, and go
-    # under the image where less than 13rem is left (the flex basis), rather than being
-    # squeezed to nothing or covered by the image.
-    # A top-guess line's margin undoes most of the -1rem Streamlit gives the foot of every
-    # markdown block (presenter view's style, more specific, makes the lines larger).
-    st.html("<style>[data-testid=\"stMain\"] [data-testid=\"stLayoutWrapper\"]:has(> .st-key-presenter_answers) "
-            "{ flex: 1 1 13rem; } .wsms-top1 { line-height: 1.25; margin-bottom: 1.3rem; } "
-            ".wsms-top1 .guess { font-size: 1.2rem; }</style>")
+    # under the image where less than 13rem is left (zoom_style's flex basis), rather
+    # than being squeezed to nothing or covered by the image.
     with st.container(key="presenter_screen", horizontal=True, gap="medium"):
         left = st.container(width=image_px, key="presenter_image")
         right = st.container(key="presenter_answers")
@@ -302,7 +309,8 @@ def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, im
             for s in sweeps:
                 cls, p = s.top(zoom, 1)[0]
                 st.markdown(top1_line(s.label, s.model, cls, p), unsafe_allow_html=True)
-        show(verdict)
+        if verdict is not None:
+            show(verdict)
     with left:
         st.image(upscaled(image_at(zoom), image_px), width=image_px,
                  caption=f"{image_name + ': ' if image_name else ''}what the networks see at {zoom:.1f}x "

@@ -14,6 +14,9 @@ sel = ui.page(
     "Fig. 1 and section 3.1 (the idea), section 4.1 and Fig. 5 (close-ups and long shots that only "
     "WSMS-Net gets right); the multi-scale averaging is VGG's test-time trick (Simonyan & Zisserman, 4.2).",
 )
+if not sel.presenter:  # on a projector the image's caption names it
+    st.caption(f"Image: **{sel.image.name}**"
+               + (f", true class **{sel.image.label}**" if sel.image.label else "") + ".")
 
 top = st.columns([2, 3])  # the stage toggles on one row
 stages_on = ui.stage_toggles(top[1], sel.models)
@@ -32,19 +35,23 @@ verdict = verdicts.zoom_verdict(sweeps, cls)
 
 
 # Only the zoom slider and what it changes rerun on release: the first screen (the image
-# the networks see, the slider, each model's top guess, the verdict), the top-5 tables
-# and the script that moves the animation. The animation (26 frames, ~160 KB of JSON)
+# the networks see, the slider, each model's top guess; in presenter view the verdict),
+# the top-5 tables and the script that moves the animation. The animation (26 frames, ~160 KB of JSON)
 # stays outside, so a release does not serialise and send it again.
 @st.fragment
 def live():
-    zoom = presenter.zoom_screen(sweeps, lambda z: ui.current_input(sel, z), ui.zoom_slider, verdict,
+    zoom = presenter.zoom_screen(sweeps, lambda z: ui.current_input(sel, z), ui.zoom_slider,
+                                 verdict if sel.presenter else None,
                                  sel.image.name + (f" ({sel.image.label})" if sel.image.label else ""),
                                  image_px=presenter.IMAGE_PX if sel.presenter else presenter.IMAGE_PX_NORMAL)
     ui.top5_columns(sweeps, zoom, cls)
     ui.sync_animation(zoom, ui.animation_token(*args, cls))
 
 
+presenter.zoom_style()
 live()
+if not sel.presenter:  # beside the image on a projector
+    verdicts.show(verdict)
 st.caption("Drag the slider under the figure for a live preview: the browser already holds every zoom "
            "step. The Zoom slider above sets the zoom the other pages use. Non-square photos are cut to a "
            "square as tall as their short side, which slides to follow the zoom centre; the zoom then crops "
