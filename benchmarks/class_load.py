@@ -86,6 +86,34 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICK
 
 
+def kind(pid: int) -> str:
+    """What a process of the browser tree is: a Chromium ``renderer``, its ``gpu`` process
+    (software compositing: --disable-gpu), the ``browser`` (with its utility processes:
+    network, storage) or the Playwright ``driver`` (node) that sends the mouse events."""
+    try:
+        # Split on spaces too: Chromium rewrites its children's command line as one string.
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+    except OSError:
+        return "gone"
+    exe = Path(cmd[0].decode(errors="replace")).name
+    if "chrom" not in exe:
+        return "driver" if exe == "node" or "playwright" in b" ".join(cmd).decode(errors="replace") else "other"
+    for arg in cmd:
+        if arg.startswith(b"--type="):
+            t = arg[7:].decode()
+            return {"renderer": "renderer", "gpu-process": "gpu"}.get(t, "browser")
+    return "browser"
+
+
+def cpu_by_kind(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of ``pids`` summed by :func:`kind`."""
+    out: dict[str, float] = {}
+    for p in pids:
+        k = kind(p)
+        out[k] = out.get(k, 0.0) + cpu_seconds([p])
+    return out
+
+
 def memory_mb(pid: int) -> tuple[float, float]:
     """``(RSS, peak RSS)`` of one process in MB."""
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
@@ -239,9 +267,10 @@ async def run_protocol(n: int, releases: int, pause: float, gc: bool, seed: int)
     return _summary(n, lat, missed, load_s, wall, s1 - s0, b1 - b0, rss, peak, load)
 
 
-def _summary(n, lat, missed, load_s, wall, server_cpu, client_cpu, rss, peak, load) -> dict:
+def _summary(n, lat, missed, load_s, wall, server_cpu, client_cpu, rss, peak, load, by_kind=None) -> dict:
     lat = sorted(lat)
-    return dict(n=n, updates=len(lat), missed=len(missed), load_s=load_s, wall=wall,
+    per = {k: v / max(1, len(lat)) for k, v in (by_kind or {}).items()}
+    return dict(n=n, updates=len(lat), missed=len(missed), load_s=load_s, wall=wall, per_kind=per,
                 p50=statistics.median(lat), p95=lat[min(len(lat) - 1, int(0.95 * len(lat)))], max=lat[-1],
                 server_cpu=server_cpu / max(1, len(lat)), server_util=server_cpu / wall,
                 browser_util=client_cpu / wall, browser_cpu=client_cpu / max(1, len(lat)), rss=rss, peak=peak,
@@ -265,19 +294,34 @@ async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, 
                 sessions += await asyncio.gather(*(open_session(browser, url, models) for _ in range(min(5, n - i))))
             load_s = time.perf_counter() - t
             browsers = lambda: tree(os.getpid(), exclude={server.pid})  # noqa: E731
-            s0, b0, t0 = cpu_seconds([server.pid]), cpu_seconds(browsers()), time.perf_counter()
+            s0, b0, t0 = cpu_seconds([server.pid]), cpu_by_kind(browsers()), time.perf_counter()
             lat: list[float] = []
             missed: list[int] = []
             await asyncio.gather(*(student(pg, releases, pause, random.Random(seed + i), lat, missed)
                                    for i, (_, pg) in enumerate(sessions)))
             wall = time.perf_counter() - t0
-            s1, b1 = cpu_seconds([server.pid]), cpu_seconds(browsers())
+            s1, b1 = cpu_seconds([server.pid]), cpu_by_kind(browsers())
             rss, peak = memory_mb(server.pid)
             load = os.getloadavg()[0]
             await browser.close()
     finally:
         appserver.stop(server)
-    return _summary(n, lat, missed, load_s, wall, s1 - s0, b1 - b0, rss, peak, load)
+    by_kind = {k: b1.get(k, 0.0) - b0.get(k, 0.0) for k in b1}
+    return _summary(n, lat, missed, load_s, wall, s1 - s0, sum(by_kind.values()), rss, peak, load, by_kind)
+
+
+def _browser_cell(per: dict[str, float]) -> str:
+    """Chromium's CPU per release: all its processes, then split by kind."""
+    if not per:
+        return "-"
+    ms = {k: 1000 * per.get(k, 0.0) for k in ("renderer", "gpu", "browser")}
+    return f"{sum(ms.values()):.0f} ({ms['renderer']:.0f} / {ms['gpu']:.0f} / {ms['browser']:.0f})"
+
+
+def _driver_cell(per: dict[str, float]) -> str:
+    """What drives the browsers (Playwright's node driver and this Python process): not a
+    student's cost, but it shares the cores."""
+    return f"{1000 * (per.get('driver', 0.0) + per.get('other', 0.0)):.0f}" if per else "-"
 
 
 def main() -> None:
@@ -301,15 +345,16 @@ def main() -> None:
           f"{args.pause:.1f} s apart on average; "
           + ("protocol clients, no browser" if args.no_browser else "headless Chromium sessions"))
     print("| sessions | updates | release -> updated p50 / p95 / max (ms) | server CPU per update (ms) "
-          "| server CPU use | clients' CPU use (per update) | server RSS / peak (MB) | all sessions loaded (s) "
+          "| server CPU use | clients' CPU use (per update) | browser CPU per release (ms): Chromium (renderers "
+          "/ gpu / browser) | driver CPU per release (ms) | server RSS / peak (MB) | all sessions loaded (s) "
           "| load average |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.sessions:
         r = asyncio.run(run_protocol(n, args.releases, args.pause, args.gc, args.seed) if args.no_browser
                         else run_class(n, args.releases, args.pause, len(keys), args.gc, args.seed))
         print(f"| {r['n']} | {r['updates']} | {r['p50']:.0f} / {r['p95']:.0f} / {r['max']:.0f} "
               f"| {1000 * r['server_cpu']:.1f} | {r['server_util']:.2f} cores | {r['browser_util']:.2f} cores "
-              f"({1000 * r['browser_cpu']:.0f} ms) "
+              f"({1000 * r['browser_cpu']:.0f} ms) | {_browser_cell(r['per_kind'])} | {_driver_cell(r['per_kind'])} "
               f"| {r['rss']:.0f} / {r['peak']:.0f} | {r['load_s']:.0f} | {r['load']:.1f} |", flush=True)
 
 

@@ -46,7 +46,8 @@ def shoot(base: str, out: Path, names: list[str], settle: float) -> None:
             pg.goto(url)
             main = pg.locator('[data-testid="stMain"]')
             deadline = time.time() + 180
-            while ready not in main.inner_text() or pg.locator('[data-testid="stSpinner"]').count():
+            busy = '[data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stStatusWidget"]'
+            while ready not in main.inner_text() or pg.locator(busy).count():
                 if time.time() > deadline:
                     raise RuntimeError(f"{name}: '{ready}' did not appear at {url}")
                 pg.wait_for_timeout(300)

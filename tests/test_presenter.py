@@ -103,7 +103,7 @@ def test_bigger_on_the_cached_animation_dict_copies_only_what_it_changes(animati
     assert not too_small(d)
     assert cached == kept, "the cached dict was modified"
     assert d["frames"] is cached["frames"]  # 26 frames without a font: shared, not copied
-    assert d["data"][0] is cached["data"][0]  # the photo, likewise
+    assert d["layout"]["images"] is cached["layout"]["images"]  # the photo, likewise
     assert d["layout"] is not cached["layout"]
     plain = presenter.bigger({"layout": {"annotations": [{"text": "t", "font": {"size": 10}}]},
                               "data": [{"type": "bar", "textfont": {"size": [9, 20]}}]})
@@ -157,7 +157,8 @@ def test_the_link_turns_presenter_view_on_and_the_zoom_page_shows_its_first_scre
     assert any("resnet20</span>" in line for line in lines) and any("wsms_resnet20</span>" in line for line in lines)
     assert len(at.success) == 1  # the verdict, once (beside the image, not again below)
     assert len(at.get("image")) == 1  # the network's input, 320 px
-    assert not any("Zoom into the image" in m.value for m in at.markdown)  # the intro stays off the projector
+    intro = [e for e in at.expander if e.label.startswith("What this page shows")]  # the intro: closed, one line
+    assert len(intro) == 1 and any("Zoom into the image" in m.value for m in intro[0].markdown)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert not too_small(spec)
     before = presenter_lines(at)
@@ -165,7 +166,8 @@ def test_the_link_turns_presenter_view_on_and_the_zoom_page_shows_its_first_scre
     assert not at.exception, at.exception
     assert presenter_lines(at) != before and any("at 2.5x" in m.value for m in at.markdown)
     at.toggle(key="presenter").set_value(False).run()
-    assert not at.exception and not presenter_lines(at)
+    assert not at.exception and len(presenter_lines(at)) == 2  # the first screen stays, its image smaller
+    assert at.get("image")[0].proto.imgs[0].caption.endswith("(32x32 pixels)")
     assert any("Zoom into the image" in m.value for m in at.markdown)
     assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["height"] == 640  # the page as before
 

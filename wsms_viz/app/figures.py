@@ -67,9 +67,13 @@ def field_boxes_figure(image: Tensor | np.ndarray, boxes: Sequence[FieldBox], he
     left = min([-0.5] + [b.unclipped[1] - 0.5 for b in boxes])
     bottom = max([h - 0.5] + [b.unclipped[2] + 0.5 for b in boxes])
     right = max([w - 0.5] + [b.unclipped[3] + 0.5 for b in boxes])
-    if any(b.exceeds_image for b in boxes):
+    note = any(b.exceeds_image for b in boxes)
+    if note:
         fig.add_shape(type="rect", x0=-0.5, x1=w - 0.5, y0=-0.5, y1=h - 0.5, line=dict(color="black", width=1))
-        fig.add_annotation(x=(left + right) / 2, y=top, yanchor="top", showarrow=False, font=dict(size=10),
+        # Above the plot, not on it: over the boxes, a note at 16 px (presenter view) runs
+        # out of them in a narrow column.
+        fig.add_annotation(x=0, y=1, xref="paper", yref="paper", xanchor="left", yanchor="bottom", align="left",
+                           showarrow=False, font=dict(size=10),
                            text=f"dashed: larger than the {h}x{w} image<br>grey: outside it (zero padding)")
     for b in boxes:
         color = stage_color(b.stage)
@@ -83,7 +87,8 @@ def field_boxes_figure(image: Tensor | np.ndarray, boxes: Sequence[FieldBox], he
     _image_axes(fig)
     fig.update_xaxes(range=[left - 1, right + 1])
     fig.update_yaxes(range=[bottom + 1, top - 1], autorange=False)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h", font=dict(size=10)),
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=50 if note else 10, b=0),
+                      legend=dict(orientation="h", font=dict(size=10)),
                       plot_bgcolor="#d9d9d9", showlegend=True)  # also for one stage: its size is in the legend
     return fig
 
@@ -230,9 +235,10 @@ def contributions_figure(c: StageContributions, classes: Sequence[str] | None = 
         go.Bar(name="score lost when this stage is switched off", x=names, y=c.logit_drop),
         go.Bar(name=SPLIT_LABEL, x=names, y=c.gated),
     ])
+    # Two short title lines: one long line ran out of a half-width column at 16 px.
     fig.update_layout(barmode="group", height=height, yaxis_title=f"score of '{cls}' (logit)",
-                      title=f"score of '{cls}': {c.logit:.3g} with every stage, {c.logit_none:.3g} with none",
-                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h"))
+                      title=f"score of '{cls}':<br>{c.logit:.3g} with every stage, {c.logit_none:.3g} with none",
+                      margin=dict(l=0, r=0, t=60, b=0), legend=dict(orientation="h"))
     return fig
 
 
@@ -273,7 +279,7 @@ def feature_grid(
         raise ValueError("no channels to draw")
     rows = (len(channels) + cols - 1) // cols
     ncols = min(cols, len(channels))
-    gap, top = 24, 20  # pixels: room for the next row's titles (16 px in presenter view), and the first row's
+    gap, top = 24, 26  # pixels: room for each row's titles (16 px in presenter view)
     height = cell * rows + gap * (rows - 1) + top
     fig = make_subplots(rows, ncols, subplot_titles=[f"ch {c}" for c in channels],
                         horizontal_spacing=0.01, vertical_spacing=gap / (height - top) if rows > 1 else 0.0)
@@ -305,8 +311,10 @@ def shared_filter_figure(maps: Sequence[np.ndarray], channel: int, block: int, h
         fig.add_trace(go.Heatmap(z=m, zmin=lo, zmax=hi if hi > lo else lo + 1e-6, colorscale="Viridis",
                                  showscale=s == len(maps) - 1), 1, s + 1)
     _image_axes(fig, 1, len(maps))
-    fig.update_layout(title=f"block {block + 1}, channel {channel}", height=height,
-                      margin=dict(l=0, r=0, t=50, b=0))
+    # The title above the panels' own titles, with room for both at 16 px (presenter view).
+    fig.update_layout(title=dict(text=f"block {block + 1}, channel {channel}", y=1.0, yanchor="top", yref="container",
+                                 pad=dict(t=6)),
+                      height=height, margin=dict(l=0, r=0, t=64, b=0))
     return fig
 
 

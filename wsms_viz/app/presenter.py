@@ -29,17 +29,42 @@ from .zoom_figures import Prebuilt
 KEY = "presenter"
 MIN_FONT = 16  # pixels: plot text a back row can read (issue 12)
 IMAGE_PX = 320  # the network's 32x32 input, each pixel drawn as a 10x10 square
+IMAGE_PX_NORMAL = 224  # the same out of presenter view: 7x7 squares, beside the intro on a laptop
 
 
 def toggle(where=None) -> bool:
-    """The sidebar switch; True while presenter view is on."""
+    """The switch (first in the sidebar); True while presenter view is on.
+
+    On, the sidebar opens collapsed (a projector's width is for the figures; its arrow
+    opens it, the switch at its top), unless this browser's visitor opened or closed it by
+    hand before: Streamlit keeps that choice. Off, it is back to Streamlit's default."""
     where = where or st.sidebar
     on = bool(where.toggle("Presenter view", key=KEY, bind="query-params", persist_state="session",
-                           help="For a projector: bigger plot text and image, and on Zoom compare the "
-                                "image, the zoom, each model's top guess and the verdict on one screen."))
+                           help="For a projector: the sidebar collapsed, every page's figure first, all text "
+                                "16 px or more; on Zoom compare the image, the zoom, each model's top guess "
+                                "and the verdict on one screen."))
+    st.set_page_config(initial_sidebar_state="collapsed" if on else "auto")
     if on:
         style()
     return on
+
+
+def intro(what: str, paper: str) -> None:
+    """A page's opening in presenter view: collapsed into one line, so the figure comes first."""
+    with st.expander("What this page shows, and where it is in the paper"):
+        st.markdown(what)
+        st.caption(f"In the paper: {paper}")
+
+
+def table(rows, **kwargs):
+    """``st.dataframe`` (``kwargs`` its options), or in presenter view ``st.table``: the
+    data grid draws its text on a canvas at 14 px that no style reaches; a plain table's
+    text follows the page's (16 px and up). ``column_config`` names are applied either way."""
+    if not is_on():
+        return st.dataframe(rows, **kwargs)
+    names = {k: v for k, v in (kwargs.get("column_config") or {}).items() if isinstance(v, str)}
+    return st.table([{names.get(k, k): v for k, v in r.items()} for r in rows] if names else rows,
+                    hide_index=kwargs.get("hide_index"))
 
 
 def is_on() -> bool:
@@ -181,13 +206,15 @@ def chart(fig, *, key: str, where=None, **kwargs):
 
 # ---------------------------------------------------------------- page text
 
-# Larger body text, captions, widget labels and tables in the main area only (the
-# sidebar keeps its size: it is narrow). Sizes in rem, so they follow the browser's.
-# Less room above the title (Streamlit's 6rem leaves 96 px empty on a 720 px screen);
-# 3.5rem still clears the toolbar. The answers beside the zoom page's image wrap under
-# it rather than shrink below 13rem (see zoom_screen); a top-guess line's margin undoes
-# most of the -1rem Streamlit gives the foot of every markdown block.
+# Larger body text, captions, widget labels and tables in the main area. Every other
+# text there and in the sidebar (select boxes, slider values, the sidebar's links and
+# labels, Streamlit's 14 px defaults) is raised to 1rem: max(1rem, 1em) leaves a text
+# that is larger than its parent's (a heading's) as it is. Sizes in rem, so they follow
+# the browser's. Less room above the title (Streamlit's 6rem leaves 96 px empty on a
+# 720 px screen); 3.5rem still clears the toolbar.
 _CSS = """<style>
+:is([data-testid="stMain"], [data-testid="stSidebar"]) :is(p, span:not([data-testid="stIconMaterial"]), label, li,
+  input, textarea, small, code, summary, button, td, th, div) { font-size: max(1rem, 1em); }
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
 [data-testid="stMain"] [data-testid="stCaptionContainer"],
@@ -196,8 +223,6 @@ _CSS = """<style>
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] table { font-size: 1rem; }
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] table p { font-size: inherit; }
 [data-testid="stMain"] [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
-[data-testid="stMain"] [data-testid="stLayoutWrapper"]:has(> .st-key-presenter_answers) { flex: 1 1 13rem; }
-[data-testid="stMain"] .wsms-top1 { line-height: 1.25; margin-bottom: 1.3rem; }
 [data-testid="stMain"] .wsms-top1 .model { font-size: 1.05rem; font-weight: 600; }
 [data-testid="stMain"] .wsms-top1 .guess { font-size: 1.6rem; font-weight: 700; white-space: nowrap; }
 </style>"""
@@ -231,38 +256,52 @@ def top1_line(label: str, model: str, cls: str, p: float) -> str:
 
     Example:
         >>> top1_line("resnet20", "resnet20", "cat", 0.931)  # doctest: +ELLIPSIS
-        '<div class="wsms-top1" ...><span class="model">resnet20</span> <span class="guess">cat 93.1%</span></div>'
+        '<div class="wsms-top1" ...><span class="model">resnet20</span> <span class="guess" ...>cat 93.1%</span></div>'
     """
     color = model_color(model or label)
     line = "dashed" if model and label != model else "solid"
     return (f'<div class="wsms-top1" style="color: {color}; border-left: 6px {line} {color}; padding-left: 0.5rem">'
             f'<span class="model">{plain.html(label)}</span> '
-            f'<span class="guess">{plain.html(cls)} {p:.1%}</span></div>')
+            f'<span class="guess" style="font-weight: 700; white-space: nowrap">{plain.html(cls)} {p:.1%}</span>'
+            '</div>')
 
 
-def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, image_name: str = "") -> float:
-    """The zoom page's first screen in presenter view, returning the zoom.
+def zoom_style() -> None:
+    """The zoom page's first-screen style, drawn once outside its fragment (a release then
+    re-renders one element less). A top-guess line's margin undoes most of the -1rem
+    Streamlit gives the foot of every markdown block (presenter view's style, more
+    specific, makes the lines larger)."""
+    st.html("<style>[data-testid=\"stMain\"] [data-testid=\"stLayoutWrapper\"]:has(> .st-key-presenter_answers) "
+            "{ flex: 1 1 13rem; } .wsms-top1 { line-height: 1.25; margin-bottom: 1.3rem; } "
+            ".wsms-top1 .guess { font-size: 1.2rem; }</style>")
 
-    Left, the image the networks see at the zoom, :data:`IMAGE_PX` pixels wide; right,
-    the zoom slider, each sweep's top guess with its probability in its model's colour,
-    and the verdict. Called inside the page's ``st.fragment``, so a slider release
-    redraws only this and the top-5 tables.
+
+def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, image_name: str = "",
+                image_px: int = IMAGE_PX) -> float:
+    """The zoom page's first screen, returning the zoom.
+
+    Left, the image the networks see at the zoom, ``image_px`` pixels wide (:data:`IMAGE_PX`
+    in presenter view); right, the zoom slider, each sweep's top guess with its
+    probability in its model's colour, and the verdict. Called inside the page's
+    ``st.fragment``, so a slider release redraws only this and the top-5 tables.
 
     Args:
         sweeps: the :class:`~wsms_viz.app.predict.Sweep` of each table on the page.
         image_at: ``zoom -> (3, 32, 32)`` image in [0, 1] the networks see.
         zoom_slider: draws the page's zoom slider and returns its value (the one widget,
             key ``zoom``, the other pages share); called inside the right-hand column.
-        verdict: the page's sentence (:func:`wsms_viz.app.verdicts.zoom_verdict`).
+        verdict: the page's sentence (:func:`wsms_viz.app.verdicts.zoom_verdict`), or None
+            to leave it to the page (out of presenter view it follows the tables, outside
+            the fragment: it does not change with the zoom).
         image_name: what the image is (its name, its true class), for the caption.
     """
     from .verdicts import show
 
     # A row that wraps: the image keeps its width, the answers take the rest, and go
-    # under the image where less than 13rem is left (the style's flex basis), rather
+    # under the image where less than 13rem is left (zoom_style's flex basis), rather
     # than being squeezed to nothing or covered by the image.
     with st.container(key="presenter_screen", horizontal=True, gap="medium"):
-        left = st.container(width=IMAGE_PX, key="presenter_image")
+        left = st.container(width=image_px, key="presenter_image")
         right = st.container(key="presenter_answers")
     with right:
         zoom = zoom_slider()
@@ -270,9 +309,10 @@ def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, im
             for s in sweeps:
                 cls, p = s.top(zoom, 1)[0]
                 st.markdown(top1_line(s.label, s.model, cls, p), unsafe_allow_html=True)
-        show(verdict)
+        if verdict is not None:
+            show(verdict)
     with left:
-        st.image(upscaled(image_at(zoom)), width=IMAGE_PX,
+        st.image(upscaled(image_at(zoom), image_px), width=image_px,
                  caption=f"{plain.md(image_name) + ': ' if image_name else ''}what the networks see at {zoom:.1f}x "
                          "(32x32 pixels)")
     return zoom

@@ -53,9 +53,11 @@ def page(title: str, what: str, paper: str, image: bool = True, presenter_intro:
     st.title(title)
     opening = st.container()  # filled once the sidebar says whether presenter view is on
     sel = sidebar()
-    if presenter_intro or not sel.presenter:
-        with opening:
+    with opening:
+        if not sel.presenter:
             intro(what, paper)
+        elif presenter_intro:
+            presenter.intro(what, paper)
     untrained_notice(sel)
     if image and not need_image(sel):
         links.stop()  # the link's notice first: it may be why there is no image
@@ -86,6 +88,7 @@ def need_image(sel: Selection) -> bool:
 def sidebar() -> Selection:
     """Draws the sidebar every page shares (each page calls it first) and returns the selection."""
     sb = st.sidebar
+    on = presenter.toggle(sb)  # first: reachable without scrolling, on a projector too
     root = catalog.checkpoint_root(REPO)
     keys = catalog.available(root)
     trained = not keys[0].startswith(catalog.UNTRAINED_PREFIX)
@@ -117,7 +120,6 @@ def sidebar() -> Selection:
     c1, c2 = sb.columns(2)
     cx = c1.slider("centre x", 0.0, 1.0, 0.5, 0.05, key="cx", persist_state="session", **LINK)
     cy = c2.slider("centre y", 0.0, 1.0, 0.5, 0.05, key="cy", persist_state="session", **LINK)
-    on = presenter.toggle(sb)
     return Selection(image, models, (round(cy, 2), round(cx, 2)), root,
                      st.session_state.get("_image_error") if image is None else None, presenter=on)
 

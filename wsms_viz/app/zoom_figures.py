@@ -4,6 +4,13 @@ The animation is one figure with a frame per zoom step and a Plotly slider, so t
 browser swaps frames while the slider is dragged: no round trip to the server. The
 frames only replace what changes (the network's input, the bars, the curve markers and
 the crop box); the photo itself is sent once.
+
+Every part a frame changes can be animated without redrawing the figure: the bars and
+markers are traces Plotly moves in place, the crop box is a shape, and the two pictures
+are layout images (an image trace cannot be animated: without a redraw Plotly drops it,
+and a redraw re-renders everything, 110-190 ms of a browser's CPU per frame). A frame
+sets only the second layout image's source (``images: [{}, {source}]``, which plotly.js
+merges into the layout's list), so the photo is not repeated in 26 frames.
 """
 
 from __future__ import annotations
@@ -78,10 +85,15 @@ def animation_figure(
     classes = bar_classes(sweeps)
     k = nearest(zooms, current)
     fig = _layout(cls, presenter)
+    h, w = photo.shape[0] * scale, photo.shape[1] * scale
+    side = inputs.shape[1]
     # JPEG: a photo thumbnail as PNG is ~10x larger.
     uri = "data:image/jpeg;base64," + base64.b64encode(encode(photo, THUMB, "JPEG")).decode()
-    fig.add_trace(go.Image(source=uri, hoverinfo="skip"), 1, 1)
-    fig.add_trace(_input_image(inputs[k]), 1, 2)
+    fig.update_layout(images=[_picture(uri, "x", w, h), _picture(_input_uri(inputs[k]), "x2", side, side)])
+    fig.update_xaxes(range=[0, w], row=1, col=1)
+    fig.update_yaxes(range=[h, 0], autorange=False, row=1, col=1)
+    fig.update_xaxes(range=[0, side], row=1, col=2)
+    fig.update_yaxes(range=[side, 0], row=1, col=2)
     for s in sweeps:
         fig.add_trace(go.Bar(y=classes, x=_bar_values(s, classes, k), orientation="h", name=s.label,
                              marker_color=_color(s), marker_pattern_shape="/" if s.label != s.model else "",
@@ -94,13 +106,13 @@ def animation_figure(
     for s in sweeps:
         fig.add_trace(_marker(s, cls, k), 2, 1)
     n = len(sweeps)
-    changing = [1] + list(range(2, 2 + n)) + list(range(2 + 2 * n, 2 + 3 * n))  # input, bars, markers
+    changing = list(range(n)) + list(range(2 * n, 3 * n))  # bars, markers
     # 26 frames of known-good traces: plotly's per-property validation (``_validate``) is
     # most of their cost and checks nothing the first frame's traces did not.
     fig.frames = [
-        go.Frame(name=f"{z:.1f}", traces=changing, layout=dict(shapes=_shapes(framing, z, scale)),
-                 data=[_input_image(inputs[j], _validate=False)]
-                 + [go.Bar(x=_bar_values(s, classes, j), _validate=False) for s in sweeps]
+        go.Frame(name=f"{z:.1f}", traces=changing,
+                 layout=dict(shapes=_shapes(framing, z, scale), images=[{}, {"source": _input_uri(inputs[j])}]),
+                 data=[go.Bar(x=_bar_values(s, classes, j), _validate=False) for s in sweeps]
                  + [_marker(s, cls, j, _validate=False) for s in sweeps], _validate=False)
         for j, z in enumerate(zooms)
     ]
@@ -147,17 +159,21 @@ def _slider(zooms: Sequence[float], active: int, presenter: bool = False) -> dic
     return dict(
         active=active, currentvalue=dict(prefix="zoom (drag me): ", suffix="x"), pad=dict(t=60 if presenter else 30),
         steps=[dict(method="animate", label=f"{z:.1f}",
-                    args=[[f"{z:.1f}"], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                    args=[[f"{z:.1f}"], dict(mode="immediate", frame=dict(duration=0, redraw=False),
                                              transition=dict(duration=0))]) for z in zooms],
     )
 
 
-def _input_image(pixels: np.ndarray, _validate: bool = True) -> go.Image:
-    # A PNG data URI (about 3 KB) rather than ``z``: plotly.js 4 does not decode a
-    # base64 (H, W, 3) array, and the nested list would be 4x larger. zsmooth=False
-    # keeps the 32 pixels square when the browser scales them up.
-    uri = "data:image/png;base64," + base64.b64encode(encode(pixels)).decode()
-    return go.Image(source=uri, zsmooth=False, hoverinfo="skip", _validate=_validate)
+def _input_uri(pixels: np.ndarray) -> str:
+    # A PNG data URI (about 3 KB); the page draws it with square pixels (zoom_sync.js).
+    return "data:image/png;base64," + base64.b64encode(encode(pixels)).decode()
+
+
+def _picture(source: str, x: str, w: float, h: float) -> dict:
+    """A layout image filling the subplot of x axis ``x`` from (0, 0) to (``w``, ``h``),
+    its y axis pointing down, as the pixels' rows do."""
+    return dict(source=source, xref=x, yref=x.replace("x", "y"), x=0, y=0, sizex=w, sizey=h, sizing="stretch",
+                xanchor="left", yanchor="top", layer="below")
 
 
 def _bar_values(s: Sweep, classes: Sequence[str], j: int) -> list[float]:

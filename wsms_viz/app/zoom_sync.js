@@ -2,37 +2,61 @@
 //
 // Re-sending the 26-frame figure on every slider step would cost the browser ~250 ms of
 // re-rendering; this keeps the figure's spec unchanged (so Streamlit leaves it alone) and
-// asks Plotly to show frame __ZOOM__, as if its own slider had been dragged there. The
-// figure carries a token in layout.meta; the script waits for the figure with that token,
-// so after a new image, class or lesion it acts on the new figure once it is drawn, not
-// the old one. It also installs, once per browser tab, an observer on the Streamlit zoom
-// slider's value (aria-valuetext, which react-aria updates while the thumb moves): the
-// animation then follows the hand during the drag and is already there on release,
-// without waiting for the server. Animations never queue up: while one is being drawn,
-// only the latest requested frame is kept.
+// shows frame __ZOOM__ of it. The figure carries a token in layout.meta; the script waits
+// for the figure with that token, so after a new image, class or lesion it acts on the
+// new figure once it is drawn, not the old one. It also installs, once per browser tab, an
+// observer on the Streamlit zoom slider's value (aria-valuetext, which react-aria updates
+// while the thumb moves): the animation then follows the hand during the drag and is
+// already there on release, without waiting for the server.
+//
+// What a frame costs the browser is the point here: a class of students' browsers drag
+// this slider at once. Plotly.animate with a redraw re-renders the whole figure (the
+// photo, both images, four subplots and Plotly's own slider: 110-190 ms of CPU a frame),
+// and the thumb passes several steps per drag. Every part a frame changes can be
+// animated without one (zoom_figures.py: the bars and markers are traces, the crop box a
+// shape, the network's input a layout image), so frames are shown with redraw: false;
+// and while the thumb moves, one every GAP ms at most, the latest one always last.
 (() => {
   const frame = "__ZOOM__", token = "__TOKEN__";  // filled in by widgets.sync_animation
-  const z = window.__wsmsZoom || (window.__wsmsZoom = {token: null, busy: false, next: null});
+  const GAP = 150;  // ms between two frames while the thumb moves
+  const z = window.__wsmsZoom || (window.__wsmsZoom = {token: null, busy: false, next: null, timer: null});
   z.token = token;
+  if (!document.getElementById("wsms-pixelated")) {  // the network's 32x32 input: square pixels, not a blur
+    const style = document.createElement("style");
+    style.id = "wsms-pixelated";
+    style.textContent = '.js-plotly-plot image[href^="data:image/png"] { image-rendering: pixelated; }';
+    document.head.appendChild(style);
+  }
   const figure = () => [...document.querySelectorAll('.js-plotly-plot')]
     .find(g => g.layout && g.layout.meta === z.token);
-  const show = (f) => {
+  const shown = (gd) => { const s = gd.layout.sliders[0]; return s.steps[s.active] && s.steps[s.active].label; };
+  const draw = (gd, f) => window.Plotly.animate(
+    gd, [f], {mode: "immediate", frame: {duration: 0, redraw: false}, transition: {duration: 0}});
+  const pump = () => {
+    if (z.busy || z.next === null) return;
     const gd = figure();
-    if (!gd || !window.Plotly) return false;
-    if (z.busy) { z.next = f; return true; }
-    const s = gd.layout.sliders[0];
-    if (s.steps[s.active] && s.steps[s.active].label === f) return true;
+    if (!gd || !window.Plotly) return;
+    const f = z.next;
+    z.next = null;
+    if (shown(gd) === f) return;
     z.busy = true;
     let settled = false;
     const done = () => {
       if (settled) return;
       settled = true; z.busy = false;
-      const n = z.next; z.next = null; if (n) show(n);
+      pump();
     };
     setTimeout(done, 1000);  // a figure removed mid-animation never settles the promise
     // An animation interrupted by another one rejects: nothing to report.
-    window.Plotly.animate(gd, [f], {mode: "immediate", frame: {duration: 0, redraw: true},
-                                    transition: {duration: 0}}).then(done, done);
+    draw(gd, f).then(done, done);
+  };
+  // ``later``: a step the thumb passes while dragged, drawn GAP ms on (with whatever
+  // step is latest then), so a quick flick costs one frame and a slow drag one per GAP.
+  const show = (f, later) => {
+    if (!figure() || !window.Plotly) return false;
+    z.next = f;
+    if (!later) { clearTimeout(z.timer); z.timer = null; pump(); }
+    else if (!z.timer) z.timer = setTimeout(() => { z.timer = null; pump(); }, GAP);
     return true;
   };
   if (!z.observer) {
@@ -41,7 +65,7 @@
         const el = r.target;
         if (el.type === "range" && el.getAttribute("aria-label") === "Zoom" && el.closest('[data-testid="stMain"]')) {
           const v = (el.getAttribute("aria-valuetext") || "").replace(/x$/, "");
-          if (/^\d\.\d$/.test(v)) show(v);
+          if (/^\d\.\d$/.test(v)) show(v, true);
         }
       }
     });

@@ -2,18 +2,18 @@
 
 import streamlit as st
 
-from wsms_viz.app import ui
+from wsms_viz.app import presenter, ui
 
-st.title("Architecture")
-ui.intro(
+sel = ui.page(
+    "Architecture",
     "The chosen model drawn from the model itself: one column per stage, each stage seeing the image at "
     "half the size of the previous one, blocks at the same depth joined where they use **the same "
     "weights**, then the concatenation, the integration layer and the classifier. Every box shows the "
     "shape (channels x height x width) of the tensor that leaves it, for one 32x32 image.",
     "section 3.1 and Fig. 2 (stages and shared weights), section 3.3 and Fig. 3 (the integration "
     "layer), Fig. 6 (WSMS-ResNet); an MS-Net (section 3.2) has the same shape with nothing shared.",
+    image=False,
 )
-sel = ui.sidebar()
 if not sel.models:
     st.info("Pick a model in the sidebar.")
     st.stop()
@@ -25,4 +25,4 @@ ui.chart(fig, key="arch_diagram", config={"displayModeBar": False})
 shared = arch.params_unshared - arch.params_total
 if shared:
     st.caption(f"Sharing saves {shared:,} parameters: {arch.params_total:,} instead of {arch.params_unshared:,}.")
-st.dataframe(arch.rows(), hide_index=True, height="content")  # every step shown, no inner scroll
+presenter.table(arch.rows(), hide_index=True, height="content")  # every step shown, no inner scroll

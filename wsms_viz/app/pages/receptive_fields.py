@@ -3,7 +3,7 @@
 import streamlit as st
 
 from wsms_viz.analysis import receptive_field
-from wsms_viz.app import figures, links, study_view, ui
+from wsms_viz.app import figures, links, presenter, study_view, ui
 from wsms_viz.app.plain import md
 
 sel = ui.page(
@@ -55,11 +55,11 @@ for model, where in ((m, "WSMS / MS"), (ui.baseline(sel), "baseline")):
     if note:
         st.caption(note)
     # `start` (where unit 0's field begins) is left to the layer-by-layer table, which explains it.
-    st.dataframe([{k: v for k, v in r.items() if k != "start"} for r in receptive_field.block_table(model.model)],
-                 hide_index=True, column_config={"size": "field size (px)", "jump": "jump (px between units)",
-                                                 "map": "map side"})
+    presenter.table([{k: v for k, v in r.items() if k != "start"} for r in receptive_field.block_table(model.model)],
+                    hide_index=True, column_config={"size": "field size (px)", "jump": "jump (px between units)",
+                                                    "map": "map side"})
     with st.expander(f"Layer by layer: field size and jump of {md(model.label)} (Araujo et al.'s table)"):
         st.caption("size: the side of one unit's field in input pixels; jump: input pixels between neighbouring "
                    "units; start: where the field of unit 0 begins, negative where it reaches past the image's "
                    "edge into the zero padding.")
-        st.dataframe([r.as_dict() for r in receptive_field.receptive_field_table(model.model)], hide_index=True)
+        presenter.table([r.as_dict() for r in receptive_field.receptive_field_table(model.model)], hide_index=True)

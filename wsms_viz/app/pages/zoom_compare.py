@@ -14,17 +14,12 @@ sel = ui.page(
     "to it. Switch its stages off to see which scale carries the answer.",
     "Fig. 1 and section 3.1 (the idea), section 4.1 and Fig. 5 (close-ups and long shots that only "
     "WSMS-Net gets right); the multi-scale averaging is VGG's test-time trick (Simonyan & Zisserman, 4.2).",
-    presenter_intro=False,
 )
-if not sel.presenter:  # on a projector the first screen is for the image, the zoom and the answers
+if not sel.presenter:  # on a projector the image's caption names it
     st.caption(f"Image: **{md(sel.image.name)}**"
-               + (f", true class **{md(sel.image.label)}**" if sel.image.label else "")
-               + ". Non-square photos are cut to a square as tall as their short side, which slides to follow "
-                 "the zoom centre; the zoom then crops that square (a big photo at the resolution the 3x zoom "
-                 "needs) and only then shrinks it to the 32x32 pixels the networks see.")
+               + (f", true class **{md(sel.image.label)}**" if sel.image.label else "") + ".")
 
-
-top = st.columns([2, 3] if sel.presenter else [3, 2])  # presenter: the stage toggles on one row
+top = st.columns([2, 3])  # the stage toggles on one row
 stages_on = ui.stage_toggles(top[1], sel.models)
 plain = [m.label for m in sel.models if m.is_baseline]
 tta = top[1].toggle("Multi-scale averaging", key="tta", **ui.LINK, disabled=not plain,
@@ -40,25 +35,28 @@ cls = ui.class_picker(top[0], sweeps, sel.image.label, sel.image.key)
 verdict = verdicts.zoom_verdict(sweeps, cls)
 
 
-# Only the zoom slider and what it changes rerun on release: the top-5 tables and the
-# script that moves the animation. The animation (26 frames, ~160 KB of JSON) stays
-# outside, so a release does not serialise and send it again. In presenter view the
-# fragment opens with the image, the slider, each model's top guess and the verdict.
+# Only the zoom slider and what it changes rerun on release: the first screen (the image
+# the networks see, the slider, each model's top guess; in presenter view the verdict),
+# the top-5 tables and the script that moves the animation. The animation (26 frames, ~160 KB of JSON)
+# stays outside, so a release does not serialise and send it again.
 @st.fragment
 def live():
-    if sel.presenter:
-        zoom = presenter.zoom_screen(sweeps, lambda z: ui.current_input(sel, z), ui.zoom_slider, verdict,
-                                     sel.image.name + (f" ({sel.image.label})" if sel.image.label else ""))
-    else:
-        zoom = ui.zoom_slider()
+    zoom = presenter.zoom_screen(sweeps, lambda z: ui.current_input(sel, z), ui.zoom_slider,
+                                 verdict if sel.presenter else None,
+                                 sel.image.name + (f" ({sel.image.label})" if sel.image.label else ""),
+                                 image_px=presenter.IMAGE_PX if sel.presenter else presenter.IMAGE_PX_NORMAL)
     ui.top5_columns(sweeps, zoom, cls)
     ui.sync_animation(zoom, ui.animation_token(*args, cls))
 
 
+presenter.zoom_style()
 live()
-if not sel.presenter:
+if not sel.presenter:  # beside the image on a projector
     verdicts.show(verdict)
 st.caption("Drag the slider under the figure for a live preview: the browser already holds every zoom "
-           "step. The Zoom slider above sets the zoom the other pages use.")
+           "step. The Zoom slider above sets the zoom the other pages use. Non-square photos are cut to a "
+           "square as tall as their short side, which slides to follow the zoom centre; the zoom then crops "
+           "that square (a big photo at the resolution the 3x zoom needs) and only then shrinks it to the "
+           "32x32 pixels the networks see.")
 ui.chart(Prebuilt(ui.animation(*args, cls, _pixels=sel.image.pixels, presenter=sel.presenter)), key="zoom_animation",
          config={"displayModeBar": False})
