@@ -1,6 +1,6 @@
 """How fast the teaching app answers, on this machine: `python benchmarks/app_speed.py`.
 
-Prints three figures (issue 4's targets in brackets):
+Prints three figures (the targets in brackets):
 
 1. server-side time per zoom-slider step with three models, measured with Streamlit's
    AppTest (a whole-script rerun, sidebar included: an upper bound on the fragment

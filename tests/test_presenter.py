@@ -1,4 +1,4 @@
-"""Presenter view (issue 12): every chart's text at 16 px or more without touching the
+"""Presenter view: every chart's text at 16 px or more without touching the
 cached figure, and the zoom page's first screen (image, slider, each model's top guess,
 the verdict) when the link says ``?presenter=true``.
 

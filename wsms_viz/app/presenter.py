@@ -27,7 +27,7 @@ from . import plain
 from .zoom_figures import Prebuilt
 
 KEY = "presenter"
-MIN_FONT = 16  # pixels: plot text a back row can read (issue 12)
+MIN_FONT = 16  # pixels: plot text a back row can read
 IMAGE_PX = 320  # the network's 32x32 input, each pixel drawn as a 10x10 square
 IMAGE_PX_NORMAL = 224  # the same out of presenter view: 7x7 squares, beside the intro on a laptop
 
