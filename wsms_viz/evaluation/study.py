@@ -958,7 +958,10 @@ def _measure_checkpoints(args) -> tuple[list[ModelResult], list[Run]]:
         if not args.val_subset and not args.no_results:
             runs[-1].path = write_run(args.results, runs[-1].meta, r.top1, r.labels, r.lesioned, r.shares,
                                       r.attr_index)
-    attach_contrasts(results, contrasts(results, args.resamples, args.seed))  # one seed each: the card's view
+    # A card's contrasts compare it with one checkpoint of each other arm; with several
+    # seeds of an arm given together, only the summary over seeds compares them.
+    one_each = len({(r.model, r.regime) for r in results}) == len(results)
+    attach_contrasts(results, contrasts(results, args.resamples, args.seed) if one_each else [])
     if not args.no_card and not args.val_subset:
         for ck, r in zip(ckpts, results, strict=True):
             write_study(ck.path, r.entry)
