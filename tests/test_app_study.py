@@ -37,11 +37,13 @@ def env(tmp_path_factory):
     make_imagefolder(base / "study_data", classes=CLASSES, per_class=10)
     study.main([str(ckpts / n) for n in ARMS] + [
         "--data", f"imagefolder:{base / 'study_data'}", "--cache-dir", str(base / "cache"),
+        "--results", str(base / "results"), "--threads", "1",
         "--attr-images", "2", "--attr-steps", "2", "--resamples", "50", "--batch-size", "50"])
     data = make_dataset(base / "data")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WSMS_CHECKPOINTS", str(ckpts))
         mp.setenv("WSMS_DATA", str(data))
+        mp.setenv("WSMS_RESULTS", str(base / "results"))
         yield ckpts
 
 
@@ -59,18 +61,22 @@ def start(page: str, models: list[str] | None = None) -> AppTest:
 
 def test_scale_robustness_page_shows_the_study(env):
     at = start("wsms_viz/app/pages/scale_robustness.py")
-    cards = {n: read_card(env / n) for n in ARMS}
+    summary = study.read_summary(env.parent / "results")
     shown = "\n".join(m.value for m in at.markdown)
-    for question, answer in study.answers(cards):  # the sentences come from the numbers in the cards
+    for question, answer in study.answers(summary):  # the sentences come from the results over seeds
         assert f"**{question}** {md(answer)}" in shown  # shown as plain text (wsms_viz.app.plain)
-        assert "Not measured" not in answer
+        assert "Not measured" not in answer and "not settled" in answer.lower()  # one seed each
     fig = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
-               if "none: no scale jitter" in json.dumps(json.loads(c.proto.spec).get("layout", {})))
+               if "none: trained at 1x" in json.dumps(json.loads(c.proto.spec).get("layout", {})))
     assert any(s.get("type") == "rect" for s in fig["layout"].get("shapes", []))  # mid's trained range shaded
     assert {t["name"] for t in fig["data"] if t.get("mode") == "lines+markers"} == set(ARMS)
+    assert all(t.get("mode") == "lines" for t in fig["data"] if t.get("fill"))  # bands draw no markers
     tables = [df.value for df in at.dataframe]
-    inout = next(t for t in tables if "inside: mean % [95% CI]" in t.columns)
-    assert list(inout["regime"]).count("mid") == 3 and "zoom 1 only" in list(inout["trained range"])
+    inout = next(t for t in tables if "inside % [95% CI]" in t.columns)
+    assert list(inout["regime"]).count("mid") == 3 and set(inout["seeds"]) == {1}
+    spread = next(t for t in tables if "SD at zoom 1" in t.columns)
+    assert set(spread["SD at zoom 1"]) == {"one seed: spread not measured"}
+    assert any("spread over seeds is not measured" in s.value for s in at.success)
 
 
 def test_attributions_page_names_the_regime_and_shows_the_stage_study(env):
@@ -108,3 +114,31 @@ def test_zoom_compare_selects_every_study_model(env):
     assert len(tables) == len(ARMS)
     headers = " ".join(m.value for m in at.markdown if m.value.startswith("**"))
     assert all(f"{n}**" in headers for n in ARMS)
+
+
+def test_accuracy_bands_draw_no_markers():
+    from wsms_viz.app.robustness import Curve, accuracy_figure
+
+    fig = accuracy_figure([Curve("resnet20", [0.5, 1.0, 2.0], [0.3, 0.8, 0.2],
+                                 [(0.25, 0.35), (0.75, 0.85), (0.15, 0.25)]),
+                           Curve("wsms_resnet20", [0.5, 1.0, 2.0], [0.4, 0.8, 0.3], [(0.35, 0.45)] * 3)])
+    bands = [t for t in fig.data if t.fill]
+    assert len(bands) == 2 and all(t.mode == "lines" for t in bands)
+
+
+def test_the_study_figure_draws_the_seed_band_with_two_seeds_or_more():
+    from wsms_viz.app import study_view
+
+    def arm(name, model, regime, k):
+        return {"name": name, "model": model, "regime": regime, "seeds": list(range(k)), "zooms": [0.5, 1.0, 2.0],
+                "trained_range": [1.0, 1.0], "val_acc": [0.4, 0.8, 0.3], "val_acc_ci": [[0.35, 0.45]] * 3,
+                "val_acc_min": [0.38, 0.78, 0.25], "val_acc_max": [0.42, 0.83, 0.33],
+                "inside": None, "outside": None, "worst": {"zoom": 2.0, "acc": 0.3}, "spread": {}}
+    summary = {"format": study.SUMMARY_FORMAT, "version": study.SUMMARY_VERSION, "contrasts": [],
+               "arms": [arm("resnet20", "resnet20", "none", 3), arm("wsms_resnet20", "wsms_resnet20", "none", 1)]}
+    fig = study_view.regime_figure(summary)
+    bands = {t.name: t for t in fig.data if t.fill}
+    assert list(bands["resnet20 seed band"].y) == [0.42, 0.83, 0.33, 0.25, 0.78, 0.38]  # max, then min back
+    assert list(bands["wsms_resnet20 95% interval"].y) == [0.45] * 3 + [0.35] * 3
+    assert {t.name for t in fig.data if t.mode == "lines+markers"} == {"resnet20 (3 seeds)", "wsms_resnet20"}
+    assert all(t.mode == "lines" for t in bands.values())

@@ -98,3 +98,27 @@ def test_the_docs_quote_the_scale_study(capsys):
     for name in studied:  # the regime in the card is the one its recipe says
         s = cards[name]["scale_study"]
         assert s["regime"] == study.regime_of(cards[name]) and s["val_images"] == 5000 and len(s["zooms"]) == 17
+
+
+RESULTS = SHIPPED.parent / "results"
+
+
+def test_shipped_results_are_small_current_and_the_cards_study():
+    # results/ ships each trained run's per-image results instead of its weights; the study
+    # and the report rebuild every table from them. They must agree with the cards they
+    # were measured from, stay small, and be what results/study.json summarizes.
+    from wsms_viz.evaluation import seeds, study
+
+    runs = seeds.find_runs(RESULTS)
+    assert runs, "no per-image results ship in results/"
+    size = sum(p.stat().st_size for d in (SHIPPED, RESULTS) for p in d.rglob("*") if p.is_file())
+    assert size < 40 * 2**20, f"checkpoints/ and results/ hold {size / 2**20:.1f} MiB"
+    summary = study.read_summary(RESULTS)  # refuses a summary older than the runs
+    assert summary is not None and {a["name"] for a in summary["arms"]} <= set(STUDY_NAMES)
+    for r in runs:
+        card = read_cards([SHIPPED / r.arm])[r.arm]
+        assert r.meta["weights_sha256"] == card["sha256"] and r.seed == card["recipe"]["seed"]
+        assert r.regime == study.regime_of(card) and r.correct.shape == (17, 5000)
+        s = card.get("scale_study")
+        if s:  # the card's one-seed study was measured on the same images
+            assert r.correct.mean(1) == pytest.approx(s["val_acc"], abs=2e-4)

@@ -14,7 +14,8 @@ from tests.tiny_data import make_imagefolder
 from wsms_viz.analysis.attribution import attribute_stages
 from wsms_viz.checkpoint import read_card
 from wsms_viz.data import Augmenter
-from wsms_viz.evaluation import report, study
+from wsms_viz.evaluation import report, seeds, study
+from wsms_viz.evaluation.evaluate import paired_bootstrap
 from wsms_viz.evaluation.study_report import study_section
 from wsms_viz.models import create_model
 from wsms_viz.models.scale_channel import ScaleChannelNet
@@ -185,7 +186,10 @@ def test_contrasts_and_sentences_follow_the_numbers():
     assert cs["interaction/mid/inside"]["diff"] == pytest.approx(0.2, abs=0.05)
     assert cs["interaction/mid/inside"]["zooms"] == list(study.STUDY_ZOOMS[6:11])
     assert cs["wsms-baseline/none/inside"]["zooms"] == [1.0]
-    assert cs["interaction/mid/inside"]["resolved"] == "yes"
+    # one seed per arm: the bootstrap interval excludes 0, but nothing is settled
+    assert cs["interaction/mid/inside"]["ci"][0] > 0 and cs["interaction/mid/inside"]["settled"] is False
+    assert cs["interaction/mid/inside"]["resolved"] == "not settled (one seed: spread not measured)"
+    assert "seed_aware_ci" in cs["interaction/mid/inside"]  # He et al.'s comparison, labelled as such
     assert "sc-wsms/none/all" not in cs  # no scale-channel model given
 
     def sentences(results):
@@ -230,6 +234,7 @@ def studied(tmp_path_factory):
         (d / "card.json").write_text(json.dumps(card))
     dirs = [root / "ck" / n for n in names] + [root / "ck" / f"{n}_jitter_mid" for n in names]
     argv = [str(d) for d in dirs] + ["--data", f"imagefolder:{root / 'data'}", "--cache-dir", str(root / "cache"),
+                                     "--results", str(root / "results"), "--threads", "1",
                                      "--attr-images", "4", "--attr-steps", "4", "--resamples", "100",
                                      "--batch-size", "50"]
     results = study.run(study.build_parser().parse_args(argv))
@@ -267,12 +272,17 @@ def test_a_second_run_reuses_the_per_image_results(studied, capsys):
 
 def test_the_report_prints_the_study(studied, capsys):
     root, dirs, _, _ = studied
-    report.main([str(d) for d in dirs])
+    report.main([str(d) for d in dirs] + ["--results", str(root / "results")])
     out = capsys.readouterr().out
-    section = study_section(report.read_cards(dirs))
+    section = study_section(study.read_summary(root / "results"))
     assert section and section in out
-    assert "| sc_resnet20_jitter_mid | mid | 0.71-1.41 | test machine, fp32 | 1 min |" in section
+    assert "| sc_resnet20_jitter_mid | 1 | mid | 0.71-1.41 | test machine, fp32 |" in section
     assert "3. How far is WSMS" in section
+    assert "| resnet20 | 1 | one seed: spread not measured |" in section
+    assert "| ResNet-110 | 6.61 | 93.39 | not run yet | 0 |" in section
+    # the cards' one-seed blocks print the same tables where no results ship
+    cards_only = study_section(report.read_cards(dirs))
+    assert cards_only.splitlines()[2:6] == section.splitlines()[2:6]
 
 
 def test_bad_input_gets_a_message(tmp_path, capsys):
@@ -280,3 +290,156 @@ def test_bad_input_gets_a_message(tmp_path, capsys):
         study.main([str(tmp_path / "nope"), "--data", f"imagefolder:{tmp_path}"])
     assert e.value.code == 2 and "error:" in capsys.readouterr().err
     assert isinstance(create_model("sc_resnet20"), ScaleChannelNet)
+
+
+# --- several seeds: the results files, the hierarchical interval, the summary ----------------
+
+def test_hierarchical_bootstrap_is_the_paired_bootstrap_with_one_seed():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(500) < 0.7, rng.random(500) < 0.6
+    iv = seeds.hierarchical_bootstrap([a[None]], [b[None]], resamples=300, seed=3)
+    ref = paired_bootstrap(a, b, 300, 3)
+    assert (iv.diff, iv.lo, iv.hi) == pytest.approx((ref.diff, ref.lo, ref.hi), abs=1e-12)
+    assert (iv.images_lo, iv.images_hi) == pytest.approx((ref.lo, ref.hi), abs=1e-12)
+    assert not iv.spread_measured and not iv.settled
+
+
+def _seeds(rng, n, accs):
+    return np.stack([rng.random(n) < p for p in accs])
+
+
+def test_the_interval_widens_with_the_seed_spread():
+    rng = np.random.default_rng(1)
+    n = 2000
+    base = _seeds(rng, n, [0.60, 0.60, 0.60])
+    alike = _seeds(rng, n, [0.63, 0.63, 0.63])
+    spread = _seeds(rng, n, [0.55, 0.63, 0.71])  # same mean, seeds 8 points apart
+    tight = seeds.hierarchical_bootstrap([alike], [base], resamples=400)
+    wide = seeds.hierarchical_bootstrap([spread], [base], resamples=400)
+    assert tight.spread_measured and wide.spread_measured
+    assert wide.hi - wide.lo > 2 * (tight.hi - tight.lo)
+    assert wide.images_hi - wide.images_lo < 1.3 * (tight.images_hi - tight.images_lo)  # images alone cannot see it
+    assert tight.settled and not wide.settled  # +3 points: settled only where the seeds agree
+
+
+def _fake_run(tmp, arm, model, regime, seed, acc, labels, stages=False, rng=None):
+    rng = rng or np.random.default_rng(seed)
+    zooms = list(study.STUDY_ZOOMS)
+    right = rng.random((len(zooms), len(labels))) < acc
+    top1 = np.where(right, labels[None], (labels[None] + 1) % 10)
+    meta = {"format": seeds.RESULTS_FORMAT, "version": seeds.RESULTS_VERSION, "arm": arm, "name": arm,
+            "model": model, "config": {}, "seed": seed, "regime": regime,
+            "trained_range": list(study.REGIMES[regime] or (1.0, 1.0)),
+            "recipe": {"name": "short", "epochs": 30, "seed": seed}, "trained_on": "test", "zooms": zooms}
+    kw = {}
+    if stages:
+        kw = {"lesioned": rng.random((3, 4, len(labels))) < acc - 0.1,
+              "shares": rng.dirichlet([8, 1, 1], size=(3, 5)), "attr_index": [0, 1, 2, 3, 4]}
+    return seeds.write_run(tmp, meta, top1, labels, **kw)
+
+
+def test_results_files_round_trip_without_pickle(tmp_path):
+    labels = np.arange(37) % 10
+    path = _fake_run(tmp_path, "wsms_resnet20", "wsms_resnet20", "none", 2, 0.7, labels, stages=True)
+    assert path == tmp_path / "wsms_resnet20" / "seed2.npz" and path.with_suffix(".json").is_file()
+    with np.load(path, allow_pickle=False) as z:
+        assert z["top1"].dtype == np.uint8 and z["lesioned"].dtype == np.uint8  # packed bits
+    run = seeds.read_run(path)
+    assert run.seed == 2 and run.correct.shape == (17, 37) and run.lesioned.shape == (3, 4, 37)
+    assert run.lesioned.dtype == bool and run.shares.shape == (3, 5, 3)
+    assert run.consistent[8].all()  # zoom 1 agrees with itself
+    assert seeds.arm_name("wsms_resnet20_jitter_mid_seed2") == "wsms_resnet20_jitter_mid"
+
+
+def test_runs_group_into_arms_and_refuse_what_cannot_be_paired(tmp_path):
+    labels = np.arange(50) % 10
+    for k in (0, 1, 2):
+        _fake_run(tmp_path, "resnet20", "resnet20", "none", k, 0.6, labels)
+    _fake_run(tmp_path, "wsms_resnet20", "wsms_resnet20", "none", 0, 0.6, labels)
+    arms = seeds.group_runs(seeds.find_runs(tmp_path))
+    assert {(a.name, a.k) for a in arms} == {("resnet20", 3), ("wsms_resnet20", 1)}
+    _fake_run(tmp_path, "resnet20_again", "resnet20", "none", 1, 0.6, labels)  # the same arm, seed 1 twice
+    with pytest.raises(ValueError, match="seed 1"):
+        seeds.group_runs(seeds.find_runs(tmp_path))
+    other = tmp_path / "other"
+    _fake_run(other, "resnet20", "resnet20", "none", 0, 0.6, labels)
+    _fake_run(other, "wsms_resnet20", "wsms_resnet20", "none", 0, 0.6, np.arange(50) % 9)
+    with pytest.raises(ValueError, match="other val images"):
+        seeds.group_runs(seeds.find_runs(other))
+
+
+def test_a_one_seed_arm_says_so_and_settles_nothing(tmp_path):
+    labels = np.arange(1000) % 10
+    for k in (0, 1, 2):
+        _fake_run(tmp_path, "resnet20", "resnet20", "none", k, 0.5, labels)
+    _fake_run(tmp_path, "wsms_resnet20", "wsms_resnet20", "none", 0, 0.8, labels)
+    s = study.summarize(seeds.find_runs(tmp_path), resamples=200, root=tmp_path)
+    c = next(x for x in s["contrasts"] if x["id"] == "wsms-baseline/none/inside")
+    assert c["diff"] > 0.2 and c["ci"][0] > 0 and c["seeds"] == {"wsms_resnet20": 1, "resnet20": 3}
+    assert c["spread"] == "one seed: spread not measured" and not c["settled"]
+    section = study_section(s)
+    assert "| wsms_resnet20 | 1 | one seed: spread not measured |" in section
+    assert "| resnet20 | 3 | " in section and "| resnet20 | 3 | one seed" not in section
+    _fake_run(tmp_path, "wsms_resnet20", "wsms_resnet20", "none", 1, 0.8, labels)
+    with pytest.raises(ValueError, match="out of date"):  # a summary knows the runs it was built from
+        study.write_summary(tmp_path, s) and study.read_summary(tmp_path)
+    s2 = study.summarize(seeds.find_runs(tmp_path), resamples=200, root=tmp_path)
+    c2 = next(x for x in s2["contrasts"] if x["id"] == "wsms-baseline/none/inside")
+    assert c2["settled"] and c2["spread"] == "measured" and c2["resolved"] == "settled"
+
+
+def test_study_and_report_rebuild_from_results_alone(tmp_path, capsys):
+    labels = np.arange(400) % 10
+    arms = (("resnet20", "resnet20", "none", 0.55), ("wsms_resnet20", "wsms_resnet20", "none", 0.57),
+            ("resnet20_jitter_mid", "resnet20", "mid", 0.6), ("wsms_resnet20_jitter_mid", "wsms_resnet20", "mid", 0.7))
+    for arm, model, regime, acc in arms:
+        for k in (0, 1):
+            _fake_run(tmp_path, arm, model, regime, k, acc + 0.02 * k, labels, stages=model.startswith("wsms"))
+    study.main(["--results", str(tmp_path), "--resamples", "100"])  # no checkpoints, no data
+    assert "4 arm(s)" in capsys.readouterr().out
+    summary = study.read_summary(tmp_path)
+    assert [len(a["seeds"]) for a in summary["arms"]] == [2, 2, 2, 2]
+    a0 = next(a for a in summary["arms"] if a["name"] == "resnet20")
+    assert a0["val_acc_sd"] is not None and a0["spread"]["zoom_1"] is not None
+    report.main(["--study-only", "--results", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert out.strip() == study_section(summary).strip()
+    assert "SD over seeds (points) at each zoom:" in out and "not run yet" in out
+    answers = dict(study.answers(summary))
+    assert all(a.rstrip(".").endswith(("settled", "0", "measured", "spread", "differences")) or "settled" in a
+               for a in answers.values() if not a.startswith("Not measured"))
+    assert "2 seeds per arm" in answers[study.QUESTIONS[0]]
+
+
+@pytest.mark.slow
+def test_two_seeds_of_two_tiny_trained_arms(tmp_path, capsys):
+    # Real runs: the trainer, three seeds of two arms, a few steps each on a tiny folder;
+    # the study measures them, and the report rebuilds from the results once the weights are gone.
+    from wsms_viz import train as train_mod
+
+    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    make_imagefolder(tmp_path / "data", classes=classes, per_class=10)
+    dirs = []
+    for model in ("resnet20", "wsms_resnet20"):
+        for k in (0, 1, 2):
+            out = tmp_path / "ck" / f"{model}_seed{k}"
+            train_mod.main(["--model", model, "--data", f"imagefolder:{tmp_path / 'data'}", "--cache-dir",
+                            str(tmp_path / "cache"), "--out", str(out), "--epochs", "1", "--batch-size", "30",
+                            "--threads", "1", "--no-progress", "--zooms", "1", "--seed", str(k)])
+            dirs.append(out)
+    results = tmp_path / "results"
+    study.main([str(d) for d in dirs] + ["--data", f"imagefolder:{tmp_path / 'data'}", "--cache-dir",
+                                         str(tmp_path / "cache"), "--results", str(results), "--attr-images", "3",
+                                         "--attr-steps", "2", "--resamples", "100", "--no-card", "--threads", "1"])
+    assert sorted(p.relative_to(results).as_posix() for p in results.glob("*/*.npz")) == [
+        f"{m}/seed{k}.npz" for m in ("resnet20", "wsms_resnet20") for k in (0, 1, 2)]
+    summary = study.read_summary(results)
+    assert [(a["name"], a["seeds"]) for a in summary["arms"]] == [("resnet20", [0, 1, 2]),
+                                                                  ("wsms_resnet20", [0, 1, 2])]
+    c = next(x for x in summary["contrasts"] if x["id"] == "wsms-baseline/none/inside")
+    assert c["spread"] == "measured" and c["seeds"] == {"wsms_resnet20": 3, "resnet20": 3}
+    import shutil
+    shutil.rmtree(tmp_path / "ck")  # no weights from here on
+    capsys.readouterr()
+    report.main(["--study-only", "--results", str(results)])
+    assert "| resnet20 | 3 | none |" in capsys.readouterr().out

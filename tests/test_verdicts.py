@@ -155,3 +155,39 @@ def test_a_scale_study_in_a_card_is_reported_not_ignored():
     studied = lesson.Entry("wsms", "wsms", card("wsms_resnet20").with_block("scale_study", {"version": 0}))
     found = lesson.study_answers(lesson.cast([base, studied]), [base, studied])
     assert found and all(isinstance(q, str) and isinstance(a, str) and a for q, a in found)
+
+
+def _summary(k_base, k_wsms, diff=0.01, ci=(0.004, 0.016), sd=0.003):
+    def arm(name, model, k):
+        return {"name": name, "model": model, "regime": "none", "seeds": list(range(k)), "zooms": [0.5, 1.0, 2.0],
+                "val_acc": [0.4, 0.9, 0.2],
+                "spread": {"zoom_1": sd if k >= 2 else None, "outside_mean": 3 * sd if k >= 2 else None}}
+    measured = k_base >= 2 and k_wsms >= 2
+    c = {"id": "wsms-baseline/none/inside", "question": 1, "what": "WSMS - baseline", "zooms": [1.0], "diff": diff,
+         "ci": list(ci), "seeds": {"wsms_resnet20": k_wsms, "resnet20": k_base},
+         "spread": "measured" if measured else "one seed: spread not measured",
+         "settled": measured and (ci[0] > 0 or ci[1] < 0)}
+    return {"format": "wsms-viz scale study", "version": 1, "he_et_al_sd": 0.0016,
+            "arms": [arm("resnet20", "resnet20", k_base), arm("wsms_resnet20", "wsms_resnet20", k_wsms)],
+            "contrasts": [c]}
+
+
+def test_study_verdicts_read_the_seeds():
+    one = _summary(1, 1)
+    assert "not measured" in verdicts.seed_spread_verdict(one) and "0.16" in verdicts.seed_spread_verdict(one)
+    assert verdicts.settled_verdict(one).startswith("Of the study's 1 contrasts, 0 are settled; 1 compares an arm "
+                                                    "trained with one seed")
+    three = _summary(3, 3)
+    assert "0.30-0.30 points at zoom 1 and 0.90-0.90 on average at the unseen zooms" in \
+        verdicts.seed_spread_verdict(three)
+    assert verdicts.settled_verdict(three) == "Of the study's 1 contrasts, 1 is settled."
+    wide = _summary(3, 3, ci=(-0.002, 0.02))
+    assert "in 1 the interval over seeds and images includes 0" in verdicts.settled_verdict(wide)
+    gap = verdicts.paper_gap_verdict(three)
+    assert "+0.25 points above ResNet-110" in gap and "Our ResNet-110 pair: not run yet." in gap
+    assert "+1.00 points (95% CI +0.40 to +1.60, 3 seeds per arm), settled" in gap
+    assert "one seed per arm, so the seed spread is not measured" in verdicts.paper_gap_verdict(one)
+    for f in (verdicts.seed_spread_verdict, verdicts.settled_verdict, verdicts.paper_gap_verdict,
+              verdicts.study_verdicts):
+        assert f(None) is None
+    assert len(verdicts.study_verdicts(three)) == 4

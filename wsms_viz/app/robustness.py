@@ -76,7 +76,9 @@ def accuracy_figure(curves: Sequence[Curve]) -> go.Figure:
         ci = [(lo * scale, hi * scale) for lo, hi in curve.ci] if curve.ci else None
         if ci and curve.label == base:
             outline = [hi for _, hi in ci] + [lo for lo, _ in ci][::-1]  # along the top, back along the bottom
-            fig.add_trace(go.Scatter(x=curve.zooms + curve.zooms[::-1], y=outline,
+            # mode="lines": without it plotly marks every vertex of the outline (above and below
+            # each point, in the band's colour), which reads as stray data points
+            fig.add_trace(go.Scatter(x=curve.zooms + curve.zooms[::-1], y=outline, mode="lines",
                                      fill="toself", fillcolor=_rgba(color, 0.15), line=dict(width=0),
                                      hoverinfo="skip", showlegend=False, legendgroup=base,
                                      name=f"{curve.label} 95% interval"))
@@ -85,8 +87,9 @@ def accuracy_figure(curves: Sequence[Curve]) -> go.Figure:
                                  customdata=ci, hovertemplate=hover + f"<extra>{curve.label}</extra>",
                                  line=dict(color=color, width=2, dash="dash" if curve.label != base else "solid")))
     fig.add_vline(x=1.0, line=dict(color="grey", dash="dot"))
-    fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="zoom factor",
-                      yaxis=dict(title="val accuracy", tickformat=".0%"), legend=dict(orientation="h", y=1.1))
+    fig.update_layout(height=400, margin=dict(l=10, r=10, t=60, b=10), xaxis_title="zoom factor",
+                      yaxis=dict(title="val accuracy", tickformat=".0%"),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
     return fig
 
 

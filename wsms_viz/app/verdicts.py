@@ -195,6 +195,80 @@ def integration_verdict(logit_drop: Sequence[float], feature_shares: Sequence[fl
     return f"For this image, {lesion}; {same} makes up the largest part of the pooled feature ({share[j]:.0%})."
 
 
+# --- the scale study over seeds (results/study.json; the Lesson and the Scale robustness page) ---
+
+def study_verdicts(study: Mapping | None) -> list[tuple[str, str]] | None:
+    """The study's four questions, each with its sentence ending settled or not settled,
+    from a summary over seeds (:func:`wsms_viz.app.study_view.load_study`) or cards
+    carrying ``scale_study``; None without a study."""
+    if not study:
+        return None
+    from ..evaluation.study import answers
+
+    return answers(dict(study))
+
+
+def settled_verdict(study: Mapping | None) -> str | None:
+    """How many of the study's contrasts are settled, and why the others are not."""
+    if not study:
+        return None
+    from ..evaluation.study import as_summary
+
+    cs = as_summary(dict(study))["contrasts"]
+    if not cs:
+        return None
+    done = sum(bool(c.get("settled")) for c in cs)
+    one = sum(c.get("spread") != "measured" for c in cs)
+    text = f"Of the study's {len(cs)} contrasts, {done} {'is' if done == 1 else 'are'} settled"
+    if one:
+        text += (f"; {one} compare{'s' if one == 1 else ''} an arm trained with one seed, whose seed spread is not "
+                 "measured, so {0} cannot be settled yet".format("it" if one == 1 else "they"))
+    rest = len(cs) - done - one
+    if rest:
+        text += f"; in {rest} the interval over seeds and images includes 0"
+    return text + "."
+
+
+def seed_spread_verdict(study: Mapping | None) -> str | None:
+    """The seed spread measured at zoom 1 and at the unseen zooms, against He et al.'s
+    0.16 points; with one seed per arm, that it is not measured."""
+    if not study:
+        return None
+    from ..evaluation.study import as_summary
+
+    s = as_summary(dict(study))
+    he = 100 * s.get("he_et_al_sd", 0.0016)
+    measured = [a for a in s["arms"] if len(a["seeds"]) >= 2 and (a.get("spread") or {}).get("zoom_1") is not None]
+    if not measured:
+        return (f"One seed per arm: the spread over seeds is not measured; He et al.'s {he:.2f} points (ResNet-110, "
+                "zoom 1, fully trained) is the only comparison, and at unseen zooms it is probably too small.")
+    at1 = [100 * a["spread"]["zoom_1"] for a in measured]
+    out = [100 * a["spread"]["outside_mean"] for a in measured if a["spread"].get("outside_mean") is not None]
+    text = (f"Measured over {min(len(a['seeds']) for a in measured)} seeds or more in {len(measured)} of "
+            f"{len(s['arms'])} arms, the SD of accuracy is {min(at1):.2f}-{max(at1):.2f} points at zoom 1")
+    if out:
+        text += f" and {min(out):.2f}-{max(out):.2f} on average at the unseen zooms"
+    return text + f", against He et al.'s {he:.2f} at zoom 1."
+
+
+def paper_gap_verdict(study: Mapping | None) -> str | None:
+    """The paper's Table 2 gain (WSMS-ResNet-110 over ResNet-110, +0.25 points, mean of
+    five runs) beside ours at zoom 1 with its interval over seeds and images."""
+    if not study:
+        return None
+    from ..evaluation.study import _verdict_words, as_summary, interval_words
+
+    cs = {c["id"]: c for c in as_summary(dict(study))["contrasts"]}
+    text = "The paper: WSMS-ResNet-110 is +0.25 points above ResNet-110 on the CIFAR-10 test set (mean of five runs)."
+    deep = cs.get("wsms-baseline/resnet110/zoom1")
+    text += (f" Our ResNet-110 pair: {interval_words(deep)}, {_verdict_words(deep)}." if deep else
+             " Our ResNet-110 pair: not run yet.")
+    ours = cs.get("wsms-baseline/none/inside")
+    if ours:
+        text += (f" Our ResNet-20 pair, val accuracy at zoom 1: {interval_words(ours)}, {_verdict_words(ours)}.")
+    return text
+
+
 def show(sentence: str | None, where=None) -> None:
     """Draws a verdict line (nothing when ``sentence`` is None)."""
     if sentence:
@@ -204,4 +278,5 @@ def show(sentence: str | None, where=None) -> None:
 
 
 __all__ = ["attribution_verdict", "comparison_clause", "excludes_zero", "headline_model", "integration_verdict",
-           "kept_range", "pts", "resolution", "robustness_verdict", "shares_move_verdict", "show", "zoom_verdict"]
+           "kept_range", "paper_gap_verdict", "pts", "resolution", "robustness_verdict", "seed_spread_verdict",
+           "settled_verdict", "shares_move_verdict", "show", "study_verdicts", "zoom_verdict"]

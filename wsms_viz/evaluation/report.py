@@ -1,13 +1,20 @@
 """The README's Results tables, printed from the checkpoints' cards.
 
 ``python -m wsms_viz.evaluation.report [CKPT_DIR ...]`` (default: every checkpoint under
-``checkpoints/``, baseline first) prints, as Markdown, what ``python -m
+``./checkpoints``, baseline first) prints, as Markdown, what ``python -m
 wsms_viz.evaluation.evaluate`` stored in each card: val accuracy at zoom 1 and the mean over the
 zoom sweep, with and without multi-scale averaging (+TTA), the difference from the
 baseline with its paired bootstrap 95% interval and verdict, and the accuracy at every
 zoom. It re-evaluates nothing (a second, not minutes), and ``tests/test_shipped.py``
 checks that the README quotes exactly these tables for the shipped checkpoints, so the
 README cannot drift from the weights it describes.
+
+Then it prints the scale study (:func:`wsms_viz.evaluation.study_report.study_section`)
+from ``./results/study.json`` (``--results DIR``), the summary over seeds that
+``python -m wsms_viz.evaluation.study`` writes from the per-image results that ship
+there; where there is none, from the cards' ``scale_study`` blocks (one seed each). With
+``--study-only`` it needs no checkpoints at all. Both defaults are found from the working
+directory, never from where the package is installed.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from ..cards import Card, Difference, ScaleRobustness
 from ..checkpoint import CheckpointError, find_checkpoints, read_card
 from ..models import model_family, teaching_order
 from .complexity import count_params
+from .study import read_summary
 from .study_report import study_section
 
 
@@ -114,18 +122,31 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m wsms_viz.evaluation.report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoints", nargs="*", type=Path, metavar="CKPT_DIR",
-                   help="default: every checkpoint under checkpoints/, baseline first")
+                   help="default: every checkpoint under --checkpoint-root, baseline first")
+    p.add_argument("--checkpoint-root", type=Path, default=Path("checkpoints"), metavar="DIR",
+                   help="where the default checkpoints are (default: ./checkpoints)")
+    p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
+                   help="the scale study's per-image results and study.json (default: ./results)")
+    p.add_argument("--study-only", action="store_true",
+                   help="print only the scale study, from --results (no checkpoints needed)")
     args = p.parse_args(argv)
-    dirs = args.checkpoints or sorted(find_checkpoints(Path(__file__).resolve().parents[2] / "checkpoints"),
-                                      key=lambda d: teaching_order(d.name))
     with bad_input_exits_2():
+        summary = read_summary(args.results)
+        if args.study_only:
+            if summary is None:
+                raise CheckpointError(f"no {args.results}/study.json: run python -m wsms_viz.evaluation.study "
+                                      f"--results {args.results}")
+            print(study_section(summary))
+            return
+        dirs = args.checkpoints or sorted(find_checkpoints(args.checkpoint_root), key=lambda d: teaching_order(d.name))
         if not dirs:
-            raise CheckpointError("no checkpoints found")
+            raise CheckpointError(f"no checkpoints found under {args.checkpoint_root} (run from the repository, "
+                                  "or give --checkpoint-root or CKPT_DIR)")
         cards = read_cards(dirs)
         print(summary_table(cards))
         print()
         print(zoom_table(cards))
-        study = study_section(cards)  # the scale study (issue 11), where cards carry one
+        study = study_section(summary if summary is not None else cards)
         if study:
             print()
             print(study)

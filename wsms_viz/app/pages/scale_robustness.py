@@ -45,18 +45,28 @@ if comparisons:
                "needed to tell. *no*: not even that. The shaded bands above are each model's own 95% interval.")
 
 st.subheader("Scale study: when does sharing weights across scales help?")
-study = study_view.study_cards(sel.checkpoint_root)  # every studied checkpoint, whatever the sidebar picks
+study, problem = study_view.load_study(sel.checkpoint_root)  # every studied arm, whatever the sidebar picks
+if problem:
+    st.warning(problem)
 if study:
-    st.caption("Every checkpoint the study measured (`python -m wsms_viz.evaluation.study`), one panel per training "
-               "regime; grey: the zooms that regime trained on. Log zoom axis, 0.25x to 4x; bands: 95% intervals.")
+    st.caption("Every arm the study measured (`python -m wsms_viz.evaluation.study`), one panel per training regime; "
+               "grey: the zooms that regime trained on. Log zoom axis, 0.25x to 4x. Lines: mean over seeds; bands: "
+               "min to max over seeds where an arm has two or more, else the 95% interval over the val images.")
     ui.chart(study_view.regime_figure(study), key="study_curves")
-    st.dataframe(study_view.inout_rows(study), hide_index=True)
+    st.dataframe(study_view.inout_rows(study), hide_index=True, width="stretch")
+    st.markdown("**How much does a second seed move a model?** The spread measured over seeds, beside the "
+                "0.16 points He et al. report for ResNet-110 at zoom 1.")
+    st.dataframe(study_view.spread_rows(study), hide_index=True, width="stretch")
+    verdicts.show(verdicts.seed_spread_verdict(study))
     for question, answer in study_view.question_sentences(study):
         st.markdown(f"**{question}** {md(answer)}")
-    with st.expander("Every contrast of the study (paired bootstrap over the val images)"):
-        st.dataframe(study_view.contrast_rows(study), hide_index=True)
+    verdicts.show(verdicts.settled_verdict(study))
+    with st.expander("Every contrast of the study (bootstrap over seeds and val images)"):
+        st.dataframe(study_view.contrast_rows(study), hide_index=True, width="stretch")
+    st.caption("*settled*: every arm in the contrast has two seeds or more and the 95% interval over seeds and "
+               "images excludes 0. With one seed per arm the seed spread is not measured, so nothing is settled.")
 else:
-    st.info("No checkpoint carries the scale study yet: run `python -m wsms_viz.evaluation.study` on them.")
+    st.info("No scale study ships yet: run `python -m wsms_viz.evaluation.study` on the checkpoints.")
 
 st.subheader("Cost: parameters and multiplications")
 st.caption("Multiplications of one 32x32 image. Sharing the convolutions keeps the parameters of WSMS-Net "
