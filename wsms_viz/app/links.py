@@ -25,7 +25,7 @@ import streamlit as st
 # For a keyed widget: its value lives in the URL under its key.
 LINK = {"bind": "query-params"}
 
-# Every parameter a link can carry, and what it sets (the README's table is this one).
+# Every parameter a link can carry, and what it sets (docs/app.md's table is this one).
 PARAMS: dict[str, str] = {
     "models": "the models compared (repeat it: models=resnet20&models=wsms_resnet20)",
     "source": "where the image comes from: 'Dataset (val split)', 'Sample photos', "

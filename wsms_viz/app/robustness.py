@@ -125,7 +125,7 @@ def comparison_rows(models: Sequence[LoadedModel], tta: bool = False) -> list[di
 
 def summary_rows(models: Sequence[LoadedModel]) -> list[dict]:
     """Per model: val accuracy at zoom 1 and the mean over the zoom range, from the card
-    (:class:`wsms_viz.cards.ScaleRobustness`, the figures the README's report prints)."""
+    (:class:`wsms_viz.cards.ScaleRobustness`, the figures the report prints)."""
     rows = []
     for m in models:
         metrics = m.card.get("metrics") if isinstance(m.card.get("metrics"), dict) else {}

@@ -1,6 +1,6 @@
 """Parameter and multiplication counts beside the paper's Tables 1 and 2 and section 4.
 
-``python -m wsms_viz.evaluation.complexity`` prints the table quoted in the README. Models are
+``python -m wsms_viz.evaluation.complexity`` prints the table quoted in docs/library.md. Models are
 built on the meta device, so counting a 42M-parameter MS-DenseNet costs no memory.
 ``--write-json`` rewrites ``complexity_table.json`` beside this module, which the app's
 scale-robustness page reads (:func:`table_rows`) rather than counting for ~20 s.

@@ -1,4 +1,4 @@
-"""The README's Results tables, printed from the checkpoints' cards.
+"""The results tables of docs/evaluation.md and docs/scale-study.md, printed from the checkpoints' cards.
 
 ``python -m wsms_viz.evaluation.report [CKPT_DIR ...]`` (default: every checkpoint under
 ``./checkpoints``, baseline first) prints, as Markdown, what ``python -m
@@ -6,8 +6,8 @@ wsms_viz.evaluation.evaluate`` stored in each card: val accuracy at zoom 1 and t
 zoom sweep, with and without multi-scale averaging (+TTA), the difference from the
 baseline with its paired bootstrap 95% interval and verdict, and the accuracy at every
 zoom. It re-evaluates nothing (a second, not minutes), and ``tests/test_shipped.py``
-checks that the README quotes exactly these tables for the shipped checkpoints, so the
-README cannot drift from the weights it describes.
+checks that the docs quote exactly these tables for the shipped checkpoints, so the
+docs cannot drift from the weights it describes.
 
 Then it prints the scale study (:func:`wsms_viz.evaluation.study_report.study_section`)
 from ``./results/study.json`` (``--results DIR``), the summary over seeds that

@@ -1,7 +1,7 @@
-"""The scale study: when does sharing weights across scales help? (issue 11; the paper's
-section 5 asks for "controlled datasets containing many scales").
+"""The scale study: when does sharing weights across scales help? (The paper's section 5
+asks for "controlled datasets containing many scales".)
 
-Protocol (the README's "Scale study" repeats it):
+Protocol (docs/scale-study.md repeats it):
 
 * Data: the CIFAR-10 JPEG copy, the 45k/5k split of :func:`wsms_viz.data.load_dataset`;
   every figure is on the 5,000 val images, never trained on.
@@ -728,7 +728,7 @@ QUESTIONS = (
     "2. Outside the trained range, does WSMS extrapolate better than the baseline?",
     "3. How far is WSMS from a network scale-invariant by construction over the same scales?",
     "4. Does training with varied scales make WSMS use its smaller-scale stages?",
-)  # the four questions of issue 11, as the app and report print them
+)  # the four questions, as the app and report print them
 
 
 def answers(study: dict) -> list[tuple[str, str]]:
