@@ -475,3 +475,15 @@ def test_in_chromium_a_step_button_opens_its_page_on_the_photo_zoom_and_presente
         sidebar.locator('[data-testid="stCheckbox"] input').last.is_checked()
     assert pg.locator('[data-testid="stException"]').count() == 0
     pg.close()
+
+
+@pytest.mark.skipif(not (SHIPPED / "wsms_resnet20" / "card.json").is_file(), reason="no shipped checkpoints")
+def test_the_lesson_reads_the_study_over_seeds():
+    # The shipped results (results/study.json) are one seed per arm: every answer the Lesson
+    # quotes must say whether it is settled, and none is.
+    from wsms_viz.app import lesson
+
+    entries, _ = lesson.read_entries(SHIPPED)
+    found = lesson.study_answers(lesson.cast(entries), entries, SHIPPED)
+    assert found and len(found) == 4
+    assert all("not settled" in answer.lower() for _, answer in found)

@@ -95,6 +95,7 @@ class Context:
     entries: list[Entry]
     zoom: float = 1.0
     presenter: bool = False
+    root: Path | None = None  # the checkpoint folder (the study's results lie beside it)
     step: int = 0
     said: list[str] = field(default_factory=list)
 
@@ -364,9 +365,19 @@ def jitter_pair_sentence(c: Cast) -> str | None:
             "points; no interval in the cards for this pair).")
 
 
-def study_answers(c: Cast, entries: list[Entry]) -> list[tuple[str, str]] | None:
-    """What a scale study found, when a card holds one (``scale_study``); None when none
-    does. The sentences are the study module's own, computed from the stored numbers."""
+def study_answers(c: Cast, entries: list[Entry], root: str | Path | None = None) -> list[tuple[str, str]] | None:
+    """What the scale study found: from its results over seeds (``results/study.json``
+    beside ``root``) when they ship, else from the cards that hold one (``scale_study``,
+    one seed each); None when neither does. The sentences are the study module's own,
+    computed from the stored numbers, each ending settled or not settled."""
+    if root is not None:
+        from . import study_view
+
+        summary, _ = study_view.load_study(root)
+        if summary is not None:
+            from ..evaluation.study import answers
+
+            return answers(summary)
     cards = {e.label: e.card.to_dict() for e in entries}
     if not any("scale_study" in card for card in cards.values()):
         return None
@@ -780,7 +791,7 @@ def step_jitter(ctx: Context) -> None:
             ui.chart(robustness.accuracy_figure(curves), key="lesson_jitter")
         say(ctx, jitter_plain(c))
     take_home(ctx, jitter_clause(c) or "Whether scale jitter helps is not measured here yet.")
-    found = study_answers(c, entries)
+    found = study_answers(c, entries, ctx.root)
     with st.expander("The statistics behind this: intervals, seeds and the scale study", icon=":material/functions:"):
         for text in (jitter_verdict(c), jitter_pair_sentence(c)):
             if text:
@@ -877,10 +888,11 @@ def render(root: str | Path | None = None) -> None:
     on = presenter.toggle(st.sidebar)
     if on:
         st.html(_PRESENTER_CSS)
-    entries, errors = read_entries(root or catalog.checkpoint_root(ui.REPO))
+    root = Path(root or catalog.checkpoint_root(ui.REPO))
+    entries, errors = read_entries(root)
     for e in errors:
         st.warning(md(ui.public(e)))
-    ctx = Context(cast(entries), entries, presenter=on)
+    ctx = Context(cast(entries), entries, presenter=on, root=root)
     if not ctx.cast.any:
         st.warning(NO_MODEL_AT_ALL, icon=":material/warning:")
     for n, (title, step) in enumerate(STEPS, 1):
