@@ -57,9 +57,21 @@ def md(value: object) -> str:
     return _LEADING.sub(lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), text)
 
 
+# Markdown's own characters as numeric entities: inside an HTML block markdown is not
+# parsed, but a line that stops being one (a renderer's rules differ) must not turn into
+# a link, an image or emphasis either (an underscore inside a word, as in model names, is
+# never emphasis). The browser shows the same characters.
+_MD_ENTITIES = str.maketrans({c: f"&#{ord(c)};" for c in "[]()!*`:~|{}$\\"})
+
+
 def html(value: object) -> str:
-    """``str(value)`` on one line, escaped for HTML (for ``unsafe_allow_html`` markdown)."""
-    return _html.escape(_clean(value), quote=True)
+    """``str(value)`` on one line, escaped for HTML (for ``unsafe_allow_html`` markdown),
+    with markdown's own characters as entities too.
+
+    >>> html("<b>![x](http://y)")
+    '&lt;b&gt;&#33;&#91;x&#93;&#40;http&#58;//y&#41;'
+    """
+    return _html.escape(_clean(value), quote=True).translate(_MD_ENTITIES)
 
 
 __all__ = ["MAX_CHARS", "WORD_JOINER", "html", "md"]

@@ -24,9 +24,9 @@ tta = st.toggle("Add VGG multi-scale averaging (+TTA, dashed)", key="robustness_
                 help="Each model's softmax averaged over the image at 0.875x, 1x and 1.125x the zoom "
                      "(python -m wsms_viz.evaluation.evaluate --tta), where the card has it.")
 curves, missing = robustness.accuracy_curves(sel.models, tta)
-verdicts.show(verdicts.robustness_verdict(sel.models))
-if curves:
+if curves:  # the figure first: on a projector it is what the first screen is for
     ui.chart(robustness.accuracy_figure(curves), key="acc_vs_zoom")
+verdicts.show(verdicts.robustness_verdict(sel.models))
 if missing:
     st.info(f"No scale-robustness curve in the card of: {', '.join(map(md, missing))}. "
             "Run `python -m wsms_viz.evaluation.evaluate` on the checkpoint to measure it.")
