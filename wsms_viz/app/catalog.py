@@ -79,16 +79,24 @@ def checkpoint_root(repo_root: str | Path | None = None) -> Path:
     return repo / "checkpoints"
 
 
-def app_threads() -> int:
-    """Intra-op threads for the app: ``$WSMS_THREADS`` (a positive integer), else 1."""
-    raw = os.environ.get("WSMS_THREADS", "1")
+def positive_int_env(name: str, default: int) -> int:
+    """``$name`` as a positive integer, else ``default``; anything else is a ValueError
+    naming the variable (an operator's typo should stop the server, not be guessed at)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
     try:
         n = int(raw)
     except ValueError:
         n = 0
     if n < 1:
-        raise ValueError(f"WSMS_THREADS must be a positive integer, got {raw!r}")
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
     return n
+
+
+def app_threads() -> int:
+    """Intra-op threads for the app: ``$WSMS_THREADS`` (a positive integer), else 1."""
+    return positive_int_env("WSMS_THREADS", 1)
 
 
 def available(root: str | Path) -> list[str]:

@@ -23,6 +23,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .catalog import positive_int_env
+
 WAIT_S = 60.0  # how long a heavy job waits for a slot before the visitor is told the server is busy
 
 
@@ -33,16 +35,7 @@ class Busy(Exception):
 def slots() -> int:
     """Heavy jobs at once, all sessions together: ``$WSMS_HEAVY_SLOTS`` (a positive
     integer), else half the CPUs (at least 1), so the other half serves page loads."""
-    raw = os.environ.get("WSMS_HEAVY_SLOTS")
-    if raw is None:
-        return max(1, (os.cpu_count() or 2) // 2)
-    try:
-        n = int(raw)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ValueError(f"WSMS_HEAVY_SLOTS must be a positive integer, got {raw!r}")
-    return n
+    return positive_int_env("WSMS_HEAVY_SLOTS", max(1, (os.cpu_count() or 2) // 2))
 
 
 class Slots:
