@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -234,16 +235,27 @@ def test_two_gloo_processes_agree_and_only_rank_0_writes(data_dir, tmp_path):
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2",
            "DUMP_DIR": str(dump), "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     # what torchrun --nproc_per_node=2 sets, one process per rank
+    # Each rank writes to files, not pipes: a rank blocked on a full pipe that the test is
+    # not reading yet would stall the other rank at its next collective.
+    logs = [(tmp_path / f"rank{r}.out", tmp_path / f"rank{r}.err") for r in (0, 1)]
+    files = [(open(o, "w"), open(e, "w")) for o, e in logs]
     procs = [subprocess.Popen([sys.executable, "-c", _RANK_SCRIPT, *_args(data_dir, out)], cwd=REPO,
                               env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
-    outputs = []
+                              stdout=files[r][0], stderr=files[r][1], text=True) for r in (0, 1)]
     try:
-        outputs = [p.communicate(timeout=240) for p in procs]
+        deadline = time.monotonic() + 240
+        for p in procs:
+            p.wait(timeout=max(1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pytest.fail("the two ranks did not finish in 240 s: " + " | ".join(e.read_text()[-1500:] for _, e in logs))
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
+        for o, e in files:
+            o.close()
+            e.close()
+    outputs = [(o.read_text(), e.read_text()) for o, e in logs]
     for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
     assert "2 process(es)" in outputs[0][0] and outputs[1][0] == ""  # rank 1 prints nothing
