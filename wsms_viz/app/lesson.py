@@ -100,6 +100,12 @@ class Context:
     said: list[str] = field(default_factory=list)
 
 
+def _vs_baseline(e: Entry | None):
+    """The evaluator's comparison of ``e`` with the baseline, from its card (None: not measured)."""
+    curve = curve_of(e.card) if e else None
+    return curve.vs_baseline if curve else None
+
+
 def read_entries(root: str | Path) -> tuple[list[Entry], list[str]]:
     """Every checkpoint under ``root`` with a readable card (teaching order), and the
     messages of those that cannot be read."""
@@ -208,7 +214,7 @@ def photo_vs_dataset(c: Cast, counts: dict[str, int]) -> str:
     """Step 1: whether the photo's winner is the dataset's, and why one photo can disagree."""
     why = ("One photo is a single example: a network can be lucky or unlucky on it, so only many images show "
            "which network copes better with zoom.")
-    vs = curve_of(c.wsms.card).vs_baseline if c.wsms and curve_of(c.wsms.card) else None
+    vs = _vs_baseline(c.wsms)
     if vs is None or vs.mean is None or not c.baseline or not {c.baseline.label, c.wsms.label} <= counts.keys():
         return why + " Step 4 measures all the validation images."
     b, w = counts[c.baseline.label], counts[c.wsms.label]
@@ -322,13 +328,13 @@ def jitter_verdict(c: Cast) -> str | None:
     """Step 5's statistics: what training with scale jitter changes against the same
     baseline, over the zooms (the card's comparison), beside what the WSMS-Net changes."""
     j = c.baseline_jitter
-    vs = curve_of(j.card).vs_baseline if j and curve_of(j.card) else None
+    vs = _vs_baseline(j)
     if vs is None or vs.mean is None:
         return None
     lo, hi = j.card.scale_jitter
     text = (f"Trained on images zoomed at random between {lo:.2g}x and {hi:.2g}x, **{md(j.label)}** differs from "
             f"**{md(vs.baseline)}** by {verdicts.comparison_clause(vs.mean)} averaged over zooms")
-    w = curve_of(c.wsms.card).vs_baseline if c.wsms and curve_of(c.wsms.card) else None
+    w = _vs_baseline(c.wsms)
     if w is not None and w.mean is not None:
         bigger = "more" if abs(vs.mean.diff) > abs(w.mean.diff) else "less"
         text += (f"; the WSMS-Net **{md(c.wsms.label)}** changes it by {verdicts.pts(w.mean.diff)} points: "
@@ -414,7 +420,7 @@ def paper_verdict(c: Cast) -> str:
     (base, base_err), _, (wsms, wsms_err) = PAPER_TABLE2_C10
     text = (f"The paper reports {wsms} {base_err - wsms_err:+.2f} points above {base} (mean of five runs, "
             "no interval given)")
-    vs = curve_of(c.wsms.card).vs_baseline if c.wsms and curve_of(c.wsms.card) else None
+    vs = _vs_baseline(c.wsms)
     if vs is None or vs.at_zoom_1 is None:
         return text + "; we have not measured ours yet."
     return (text + f"; we measure **{md(c.wsms.label)}** at {verdicts.comparison_clause(vs.at_zoom_1)} against "
@@ -426,7 +432,7 @@ def paper_take_home(c: Cast) -> str:
     (_, base_err), _, (_, wsms_err) = PAPER_TABLE2_C10
     paper = (f"The paper's gain is small ({base_err - wsms_err:.2f} points at the training size, in its own "
              "Table 2) and comes without an interval")
-    vs = curve_of(c.wsms.card).vs_baseline if c.wsms and curve_of(c.wsms.card) else None
+    vs = _vs_baseline(c.wsms)
     if vs is None or vs.at_zoom_1 is None:
         return paper + "; ours is not measured yet, so we cannot say whether we see it too."
     d = vs.at_zoom_1
