@@ -47,7 +47,7 @@ def _modules() -> list[str]:
     """Every importable module; the page scripts are left out: Streamlit runs them, and
     importing one would run a page."""
     return [f.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-            for f in _package_files() if f.endswith(".py") and not f.startswith("wsms_viz/app/pages/")]
+            for f in _package_files() if f.endswith(".py") and not f.startswith("pages/")]
 
 
 @pytest.mark.slow
@@ -219,7 +219,7 @@ def test_wsms_app_runs_the_packaged_entry_with_the_settings_first(monkeypatch, t
     with pytest.raises(SystemExit) as e:
         cli.main(["--checkpoints", "ck", "--server.port", "8600", "--server.maxUploadSize=5"])
     assert e.value.code == 0
-    assert seen["args"] == ["run", str(PACKAGE / "app" / "main.py"), *cli.flags(),
+    assert seen["args"] == ["run", str(PACKAGE / "app" / "asgi.py"), *cli.flags(),
                             "--server.port", "8600", "--server.maxUploadSize=5"]  # the user's come last and win
     assert seen["env"] == str(tmp_path / "ck")
     assert "--runner.postScriptGC=false" in cli.flags() and "--client.toolbarMode=viewer" in cli.flags()
