@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -343,6 +344,10 @@ def test_wsms_app_serves_the_app_from_the_installed_package(installed):
             except OSError:
                 time.sleep(0.5)
         assert health == "ok", (work / "app.log").read_text()[-3000:]
+        # The installed st.App's own "No such page" for a path Streamlit alone leaves blank.
+        with pytest.raises(urllib.error.HTTPError) as deep:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/a/b", timeout=30)
+        assert deep.value.code == 404 and "<title>No such page</title>" in deep.value.read().decode()
     finally:
         proc.terminate()
         try:

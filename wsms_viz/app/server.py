@@ -64,7 +64,6 @@ def _unknown_deep_path(scope) -> str | None:
     """The path below the base URL when :class:`UnknownPathPage` answers it, else None."""
     from starlette.routing import Match, Mount
     from starlette.staticfiles import StaticFiles
-
     from streamlit.path_security import is_unsafe_path_pattern
 
     static = None
