@@ -56,7 +56,7 @@ def server_step_ms(steps: int) -> list[float]:
 
     from wsms_viz.app.predict import ZOOMS
 
-    at = AppTest.from_file(str(REPO / "wsms_viz" / "app" / "main.py"), default_timeout=300).run()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300).run()
     assert not at.exception, at.exception
     for z in ZOOMS[:3]:  # warm: the first sweep, the animation and the plotly import
         at.slider(key="zoom").set_value(z).run()

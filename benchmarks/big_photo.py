@@ -57,7 +57,7 @@ def make_jpeg(width: int, height: int, seed: int = 0) -> bytes:
 def time_upload(data: bytes, name: str, moves: int) -> tuple[float, list[float]]:
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(REPO / "wsms_viz" / "app" / "main.py"), default_timeout=600).run()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
     assert not at.exception, at.exception
     at.sidebar.radio(key="source").set_value("Upload your own").run()
     at.sidebar.file_uploader(key="upload").upload(name, data, "image/jpeg")

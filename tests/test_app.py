@@ -19,8 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from wsms_viz.app import navigation
 
-# The script Streamlit runs for each visitor (app.py declares the st.App that serves it).
-APP = str(Path(__file__).resolve().parent.parent / "wsms_viz" / "app" / "main.py")
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
 # Every page but the Lesson (tests/test_lesson.py), from the app's one page registry.
 PAGES = [str(p.path.relative_to(Path(APP).parent)) for p in navigation.PAGES if p.key != "lesson"]
 
@@ -103,8 +102,8 @@ def test_multi_scale_averaging_adds_the_baseline_column(env):
 def test_zoom_persists_across_pages(env):
     at = start()
     at.slider(key="zoom").set_value(1.7).run()
-    at.switch_page("pages/architecture.py").run()
-    at.switch_page("pages/zoom_compare.py").run()
+    at.switch_page("wsms_viz/app/pages/architecture.py").run()
+    at.switch_page("wsms_viz/app/pages/zoom_compare.py").run()
     assert at.slider(key="zoom").value == pytest.approx(1.7)
 
 
@@ -173,7 +172,7 @@ def test_every_page_loads(env, page):
 
 
 def test_scale_robustness_page_reads_the_cards(env):
-    at = start("pages/scale_robustness.py")
+    at = start("wsms_viz/app/pages/scale_robustness.py")
     assert len(at.get("plotly_chart")) == 2  # accuracy vs zoom, training curves
     assert any("resnet20" in i.value and "evaluate" in i.value for i in at.info)  # the card without a curve
     assert any("WSMS-ResNet-110" in str(df.value) for df in at.dataframe)
@@ -188,7 +187,7 @@ def test_scale_robustness_page_reads_the_cards(env):
 
 
 def test_architecture_page_shows_shapes(env):
-    at = start("pages/architecture.py")
+    at = start("wsms_viz/app/pages/architecture.py")
     rows = at.dataframe[0].value
     assert "112 x 8 x 8" in set(rows["shape"])  # the concatenation of 64 + 32 + 16 channels
     at.selectbox(key="arch_model").set_value("resnet20").run()
@@ -208,7 +207,7 @@ def test_no_checkpoints_offers_untrained_models(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "grad_cam"])
 def test_attribution_page_every_method(env, method):
-    at = start("pages/attributions.py")
+    at = start("wsms_viz/app/pages/attributions.py")
     at.selectbox(key="attr_method").set_value(method).run()
     assert not at.exception, at.exception
     charts = at.get("plotly_chart")
@@ -219,7 +218,7 @@ def test_attribution_page_every_method(env, method):
 
 @pytest.mark.slow
 def test_attribution_page_noise_tunnel_and_zoom_shares(env):
-    at = start("pages/attributions.py")
+    at = start("wsms_viz/app/pages/attributions.py")
     at.selectbox(key="attr_method").set_value("saliency").run()
     at.toggle(key="attr_noise").set_value(True).run()
     at.toggle(key="attr_sweep").set_value(True).run()
@@ -228,7 +227,7 @@ def test_attribution_page_noise_tunnel_and_zoom_shares(env):
 
 
 def test_receptive_field_page_moves_the_position(env):
-    at = start("pages/receptive_fields.py")
+    at = start("wsms_viz/app/pages/receptive_fields.py")
     at.slider(key="rf_row").set_value(0).run()
     at.slider(key="zoom").set_value(2.0).run()
     assert not at.exception, at.exception
@@ -236,10 +235,10 @@ def test_receptive_field_page_moves_the_position(env):
 
 
 def test_integration_and_feature_pages(env):
-    at = start("pages/integration.py")
+    at = start("wsms_viz/app/pages/integration.py")
     at.selectbox(key="int_class").set_value("cat").run()
     assert not at.exception, at.exception
-    at = start("pages/feature_maps.py")
+    at = start("wsms_viz/app/pages/feature_maps.py")
     for scaling in ("local", "global"):
         at.radio(key="fm_scaling").set_value(scaling).run()
         assert not at.exception, at.exception
@@ -420,7 +419,7 @@ def test_replaced_weights_are_not_served_from_the_model_cache(broken_checkpoints
 def test_scale_robustness_tables_round_their_numbers_and_hint_without_models(env):
     import re
 
-    at = start("pages/scale_robustness.py")
+    at = start("wsms_viz/app/pages/scale_robustness.py")
     cells = [str(v) for df in at.dataframe for v in df.value.to_numpy().ravel()]
     assert cells and not [c for c in cells if c in ("None", "nan", "NaN")]
     assert not [c for c in cells if re.search(r"\d\.\d{4,}", c)], "unrounded numbers"
@@ -431,7 +430,7 @@ def test_scale_robustness_tables_round_their_numbers_and_hint_without_models(env
 
 
 def test_integration_page_speaks_plain_words_and_names_the_class(env):
-    at = start("pages/integration.py")
+    at = start("wsms_viz/app/pages/integration.py")
     at.selectbox(key="int_class").set_value("cat").run()
     assert not at.exception
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
@@ -447,7 +446,7 @@ def test_integration_page_speaks_plain_words_and_names_the_class(env):
 
 
 def test_attribution_page_offers_per_stage_colour_scales_and_says_which(env):
-    at = start("pages/attributions.py")
+    at = start("wsms_viz/app/pages/attributions.py")
     at.selectbox(key="attr_method").set_value("saliency").run()
     shared = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert {t.get("coloraxis") for t in shared["data"] if t["type"] == "heatmap"} == {"coloraxis"}
@@ -469,7 +468,7 @@ def test_attribution_page_offers_per_stage_colour_scales_and_says_which(env):
 
 
 def test_receptive_field_page_block_selector_and_readable_fields(env):
-    at = start("pages/receptive_fields.py")
+    at = start("wsms_viz/app/pages/receptive_fields.py")
     assert at.selectbox(key="rf_block").value == "block 1"  # by default the last block every stage has
     names = lambda: [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"][1:]]  # noqa: E731
     boxes = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]

@@ -15,7 +15,7 @@ from wsms_viz.app.plain import md
 from wsms_viz.checkpoint import read_card
 from wsms_viz.evaluation import study
 
-APP = str(Path(__file__).resolve().parent.parent / "wsms_viz" / "app" / "main.py")
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ARMS = {"resnet20": "resnet20", "wsms_resnet20": "wsms_resnet20", "sc_resnet20": "sc_resnet20",
         "resnet20_jitter_mid": "resnet20", "wsms_resnet20_jitter_mid": "wsms_resnet20",
@@ -60,7 +60,7 @@ def start(page: str, models: list[str] | None = None) -> AppTest:
 
 
 def test_scale_robustness_page_shows_the_study(env):
-    at = start("pages/scale_robustness.py")
+    at = start("wsms_viz/app/pages/scale_robustness.py")
     summary = study.read_summary(env.parent / "results")
     shown = "\n".join(m.value for m in at.markdown)
     for question, answer in study.answers(summary):  # the sentences come from the results over seeds
@@ -80,7 +80,7 @@ def test_scale_robustness_page_shows_the_study(env):
 
 
 def test_attributions_page_names_the_regime_and_shows_the_stage_study(env):
-    at = start("pages/attributions.py", ["resnet20", "wsms_resnet20_jitter_mid", "sc_resnet20"])
+    at = start("wsms_viz/app/pages/attributions.py", ["resnet20", "wsms_resnet20_jitter_mid", "sc_resnet20"])
     assert any("Training regime **mid**" in c.value for c in at.caption)
     assert any("share of the attribution (2 val images)" in c.proto.spec for c in at.get("plotly_chart"))
     at.selectbox(key="attr_model").set_value("sc_resnet20").run()
@@ -91,7 +91,7 @@ def test_attributions_page_names_the_regime_and_shows_the_stage_study(env):
 
 @pytest.mark.parametrize("page,key", [("integration", "int_model"), ("receptive_fields", "rf_model")])
 def test_pages_say_why_they_cannot_show_a_scale_channel_net(env, page, key):
-    at = start(f"pages/{page}.py", ["resnet20", "wsms_resnet20", "sc_resnet20"])
+    at = start(f"wsms_viz/app/pages/{page}.py", ["resnet20", "wsms_resnet20", "sc_resnet20"])
     assert not any("scale-channel" in i.value for i in at.info)  # WSMS first: shown as usual
     at.selectbox(key=key).set_value("sc_resnet20").run()
     assert not at.exception, at.exception
@@ -101,14 +101,14 @@ def test_pages_say_why_they_cannot_show_a_scale_channel_net(env, page, key):
 @pytest.mark.parametrize("page,key", [("feature_maps", "fm_model"), ("architecture", "arch_model"),
                                       ("attributions", "attr_model")])
 def test_scale_channel_net_on_the_other_pages(env, page, key):
-    at = start(f"pages/{page}.py", ["resnet20", "sc_resnet20"])
+    at = start(f"wsms_viz/app/pages/{page}.py", ["resnet20", "sc_resnet20"])
     at.selectbox(key=key).set_value("sc_resnet20").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) >= 1
 
 
 def test_zoom_compare_selects_every_study_model(env):
-    at = start("pages/zoom_compare.py", list(ARMS))
+    at = start("wsms_viz/app/pages/zoom_compare.py", list(ARMS))
     assert len(at.multiselect(key="models").value) == len(ARMS)
     tables = [m.value for m in at.markdown if m.value.startswith("| | class | probability |")]
     assert len(tables) == len(ARMS)

@@ -141,6 +141,6 @@ def test_with_no_dataset_both_example_lists_show_their_images_from_the_demo_set(
 
 @pytest.mark.slow
 def test_with_no_dataset_fig1_is_measured_on_the_demo_images(bare):
-    at = opened({"models": ["wsms_resnet20", "ms_resnet20"]}, "pages/feature_maps.py")
+    at = opened({"models": ["wsms_resnet20", "ms_resnet20"]}, "wsms_viz/app/pages/feature_maps.py")
     assert any("16 val images of Demo set" in c.value for c in at.caption), [c.value for c in at.caption]
     assert not any("blobs" in c.value for c in at.caption) and not at.error

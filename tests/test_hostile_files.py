@@ -25,7 +25,7 @@ from wsms_viz.app.images import Gallery, ImageError, decode_image, load_image_fi
 from wsms_viz.app.roots import redact
 from wsms_viz.checkpoint import CheckpointError, find_checkpoints, load_checkpoint, read_card
 
-APP = str(Path(__file__).resolve().parent.parent / "wsms_viz" / "app" / "main.py")
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
 # The browser refuses a file over server.maxUploadSize = 25 in .streamlit/config.toml,
 # which Streamlit counts in megabytes of 10**6 bytes.
 MAX_UPLOAD_BYTES = 25_000_000

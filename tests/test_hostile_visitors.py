@@ -28,8 +28,8 @@ from wsms_viz.models import create_model
 from wsms_viz.zoom import CIFAR10_MEAN, CIFAR10_STD
 
 REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "wsms_viz" / "app" / "main.py")
-PAGES = [str(p.path.relative_to(Path(APP).parent)) for p in navigation.PAGES if p.key != "lesson"]
+APP = str(REPO / "app.py")
+PAGES = [str(p.path.relative_to(REPO)) for p in navigation.PAGES if p.key != "lesson"]
 GOOD_CARD = REPO / "checkpoints" / "wsms_resnet20" / "card.json"
 
 
@@ -501,7 +501,7 @@ def test_attributions_wait_for_a_slot_and_say_so_when_none_comes_free(hostile_en
 
         st.cache_data.clear()  # nothing computed by another test: every analysis needs a slot
         at = AppTest.from_file(APP, default_timeout=120).run()
-        at.switch_page("pages/attributions.py").run()
+        at.switch_page("wsms_viz/app/pages/attributions.py").run()
         assert not at.exception
         assert any("server is busy" in i.value for i in at.info)
         assert not at.get("plotly_chart")

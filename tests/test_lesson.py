@@ -18,7 +18,7 @@ from wsms_viz.app import glossary, lesson, verdicts
 from wsms_viz.cards import read_card_file
 
 REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "wsms_viz" / "app" / "main.py")
+APP = str(REPO / "app.py")
 SHIPPED = REPO / "checkpoints"
 
 
@@ -73,7 +73,7 @@ def open_lesson(monkeypatch, checkpoints: Path, data: Path, **params: str) -> Ap
     for k, v in params.items():
         at.query_params[k] = v
     at.run()
-    at.switch_page("pages/lesson.py").run()
+    at.switch_page("wsms_viz/app/pages/lesson.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -173,7 +173,7 @@ def test_each_page_states_its_verdict(monkeypatch, small, page, part):
     monkeypatch.setenv("WSMS_CHECKPOINTS", str(small[0]))
     monkeypatch.setenv("WSMS_DATA_ROOTS", f"tiny CIFAR={small[1]}")
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"wsms_viz/app/pages/{page}.py").run()
     assert not at.exception, at.exception
     said = [s.value for s in at.success]
     assert any(part in s for s in said), said
@@ -183,7 +183,7 @@ def test_attributions_page_answers_its_question_with_the_zoom_sweep(monkeypatch,
     monkeypatch.setenv("WSMS_CHECKPOINTS", str(small[0]))
     monkeypatch.setenv("WSMS_DATA_ROOTS", f"tiny CIFAR={small[1]}")
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.switch_page("pages/attributions.py").run()
+    at.switch_page("wsms_viz/app/pages/attributions.py").run()
     at.selectbox(key="attr_method").set_value("saliency").run()
     at.toggle(key="attr_sweep").set_value(True).run()
     assert not at.exception, at.exception

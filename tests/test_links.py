@@ -126,7 +126,7 @@ def test_a_link_cannot_put_markdown_into_the_notice(env):
 def test_page_parameters_reopen_the_attributions_view(env):
     params = {"zoom": "1.5", "attr_model": "ms_resnet20", "attr_method": "saliency", "attr_class": "cat",
               "attr_scale": "one per stage", "models": ["resnet20", "wsms_resnet20", "ms_resnet20"]}
-    at = opened(params, "pages/attributions.py")
+    at = opened(params, "wsms_viz/app/pages/attributions.py")
     assert at.selectbox(key="attr_model").value == "ms_resnet20"
     assert at.selectbox(key="attr_method").value == "saliency"
     assert at.selectbox(key="attr_class").value == "cat"
@@ -137,8 +137,8 @@ def test_page_parameters_reopen_the_attributions_view(env):
 
 
 def test_a_garbage_method_falls_back(env):
-    at = opened({"attr_method": "rm -rf"}, "pages/attributions.py")
-    assert at.selectbox(key="attr_method").value == opened({}, "pages/attributions.py").selectbox(
+    at = opened({"attr_method": "rm -rf"}, "wsms_viz/app/pages/attributions.py")
+    assert at.selectbox(key="attr_method").value == opened({}, "wsms_viz/app/pages/attributions.py").selectbox(
         key="attr_method").value
     [text] = notices(at)
     assert "attr_method=rm -rf" in text
@@ -176,7 +176,7 @@ def test_every_bound_widget_is_a_documented_parameter_and_back():
 
     repo = Path(__file__).resolve().parent.parent
     bound = {presenter.KEY}
-    for f in [*repo.glob("pages/*.py"), *repo.glob("wsms_viz/app/*.py")]:
+    for f in [*repo.glob("wsms_viz/app/pages/*.py"), *repo.glob("wsms_viz/app/*.py")]:
         text = f.read_text()
         bound |= set(re.findall(r'key="(\w+)"[^)]*?LINK', text, flags=re.S))  # a widget bound here
         bound |= set(re.findall(r'(?:pick_model|class_index)\([^)]*?"(\w+)"', text))  # bound in widgets.py
@@ -218,7 +218,7 @@ def test_an_upload_survives_a_page_switch_until_cleared(env):
     assert any("a link cannot carry it" in c.value for c in at.sidebar.caption)
     at.sidebar.file_uploader(key="upload").upload("red.png", _png(), "image/png").run()
     assert any("Image: **red.png**" in c.value for c in at.caption)
-    for page in ("pages/attributions.py", "pages/zoom_compare.py"):
+    for page in ("wsms_viz/app/pages/attributions.py", "wsms_viz/app/pages/zoom_compare.py"):
         at.switch_page(page).run()
         # AppTest has no browser to keep the URL, so its page switch resets the bound
         # source radio (a real browser keeps it: tests/test_e2e_links.py); pick it again.
@@ -254,7 +254,7 @@ def test_both_example_lists_reset_the_zoom_and_say_how_they_were_chosen(env):
 
 def test_with_no_dataset_the_app_opens_on_the_demo_set(env, monkeypatch):
     monkeypatch.setenv("WSMS_DATA_ROOTS", str(env / "no-such-folder"))
-    for page in (None, *(f"pages/{p}.py" for p in ("receptive_fields", "attributions", "integration",
+    for page in (None, *(f"wsms_viz/app/pages/{p}.py" for p in ("receptive_fields", "attributions", "integration",
                                                                   "feature_maps"))):
         at = opened({}, page)
         assert at.radio(key="source").value == "Dataset (val split)"
@@ -279,22 +279,22 @@ def test_the_docs_list_every_link_parameter():
 
 # Every page's own parameters: (page, parameter, a value that is not the default, what the widget holds then).
 PAGE_PARAMS = [
-    ("pages/zoom_compare.py", "stage_2", "false", False),
-    ("pages/zoom_compare.py", "tta", "true", True),
-    ("pages/zoom_compare.py", "dataset", "second", "second"),
-    ("pages/receptive_fields.py", "rf_model", "ms_resnet20", "ms_resnet20"),
-    ("pages/receptive_fields.py", "rf_row", "2", 2),
-    ("pages/receptive_fields.py", "rf_col", "6", 6),
-    ("pages/receptive_fields.py", "rf_block", "block 3", "block 3"),
-    ("pages/attributions.py", "attr_noise", "true", True),
-    ("pages/integration.py", "int_model", "ms_resnet20", "ms_resnet20"),
-    ("pages/integration.py", "int_class", "bird", "bird"),
-    ("pages/feature_maps.py", "fm_model", "resnet20", "resnet20"),
-    ("pages/feature_maps.py", "fm_channel", "3", 3),
-    ("pages/feature_maps.py", "fm_scaling", "global", "global"),
-    ("pages/feature_maps.py", "fm_block", "block 2", "block 2"),
-    ("pages/scale_robustness.py", "robustness_tta", "true", True),
-    ("pages/lesson.py", "lesson_zoom", "2.0", 2.0),
+    ("wsms_viz/app/pages/zoom_compare.py", "stage_2", "false", False),
+    ("wsms_viz/app/pages/zoom_compare.py", "tta", "true", True),
+    ("wsms_viz/app/pages/zoom_compare.py", "dataset", "second", "second"),
+    ("wsms_viz/app/pages/receptive_fields.py", "rf_model", "ms_resnet20", "ms_resnet20"),
+    ("wsms_viz/app/pages/receptive_fields.py", "rf_row", "2", 2),
+    ("wsms_viz/app/pages/receptive_fields.py", "rf_col", "6", 6),
+    ("wsms_viz/app/pages/receptive_fields.py", "rf_block", "block 3", "block 3"),
+    ("wsms_viz/app/pages/attributions.py", "attr_noise", "true", True),
+    ("wsms_viz/app/pages/integration.py", "int_model", "ms_resnet20", "ms_resnet20"),
+    ("wsms_viz/app/pages/integration.py", "int_class", "bird", "bird"),
+    ("wsms_viz/app/pages/feature_maps.py", "fm_model", "resnet20", "resnet20"),
+    ("wsms_viz/app/pages/feature_maps.py", "fm_channel", "3", 3),
+    ("wsms_viz/app/pages/feature_maps.py", "fm_scaling", "global", "global"),
+    ("wsms_viz/app/pages/feature_maps.py", "fm_block", "block 2", "block 2"),
+    ("wsms_viz/app/pages/scale_robustness.py", "robustness_tta", "true", True),
+    ("wsms_viz/app/pages/lesson.py", "lesson_zoom", "2.0", 2.0),
 ]
 
 
@@ -388,11 +388,11 @@ def test_the_notice_shows_when_the_fallback_image_stops_the_page(broken_examples
 
 
 def test_receptive_fields_opens_on_a_block_every_stage_has(env):
-    at = opened({"models": ["resnet20", "wsms_resnet20"]}, "pages/receptive_fields.py")
+    at = opened({"models": ["resnet20", "wsms_resnet20"]}, "wsms_viz/app/pages/receptive_fields.py")
     assert at.selectbox(key="rf_block").value == "block 1"
     assert at.selectbox(key="rf_block").options == ["block 1", "block 2", "block 3"]
     assert not any("has no block" in c.value for c in at.caption)  # all three stages drawn
-    last = opened({"models": ["wsms_resnet20"], "rf_block": "block 3"}, "pages/receptive_fields.py")
+    last = opened({"models": ["wsms_resnet20"], "rf_block": "block 3"}, "wsms_viz/app/pages/receptive_fields.py")
     assert any("Stage 2, 3 has no block 3" in c.value for c in last.caption)
 
 

@@ -220,7 +220,7 @@ def test_wsms_app_runs_the_packaged_entry_with_the_settings_first(monkeypatch, t
     with pytest.raises(SystemExit) as e:
         cli.main(["--checkpoints", "ck", "--server.port", "8600", "--server.maxUploadSize=5"])
     assert e.value.code == 0
-    assert seen["args"] == ["run", str(PACKAGE / "app" / "asgi.py"), *cli.flags(),
+    assert seen["args"] == ["run", str(PACKAGE / "app" / "entry" / "wsms_app.py"), *cli.flags(),
                             "--server.port", "8600", "--server.maxUploadSize=5"]  # the user's come last and win
     assert seen["env"] == str(tmp_path / "ck")
     assert "--runner.postScriptGC=false" in cli.flags() and "--client.toolbarMode=viewer" in cli.flags()

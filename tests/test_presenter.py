@@ -177,7 +177,7 @@ def test_presenter_view_every_page_runs_with_bigger_charts(env):  # noqa: F811
     # switch_page starts the next page with an empty URL (the browser keeps ?presenter=true,
     # which tests/test_e2e_layout.py checks).
     at = AppTest.from_file(APP, default_timeout=120)
-    for page in PAGES[1:] + ["pages/lesson.py"]:
+    for page in PAGES[1:] + ["wsms_viz/app/pages/lesson.py"]:
         at.switch_page(page)
         at.query_params["presenter"] = "true"
         at.run()

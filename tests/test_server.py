@@ -2,6 +2,7 @@
 (wsms_viz/app/server.py), called as ASGI with Streamlit's real route list: no server, no
 network. tests/test_e2e_links.py opens one in Chromium."""
 
+import ast
 import asyncio
 from unittest import mock
 
@@ -120,6 +121,11 @@ def test_app_py_and_wsms_app_declare_the_app_streamlit_run_serves():
     from streamlit.web.server.app_discovery import discover_asgi_app
 
     repo = Path(__file__).resolve().parents[1]
-    for path in (repo / "app.py", repo / "wsms_viz" / "app" / "asgi.py"):
+    checkout, installed = repo / "app.py", repo / "wsms_viz" / "app" / "entry" / "wsms_app.py"
+    for path in (checkout, installed):
         found = discover_asgi_app(path)
         assert found.is_asgi_app and found.import_string == f"{path.stem}:app", path
+        assert not (path.parent / "pages").exists()  # Streamlit would take it for its old page list
+    # The same file but for its docstring.
+    code = [ast.unparse(ast.parse(p.read_text(encoding="utf-8")).body[1:]) for p in (checkout, installed)]
+    assert code[0] == code[1]

@@ -1,8 +1,8 @@
 """``wsms-app``: starts the teaching app from an installed package.
 
-It runs ``streamlit run <package>/app/asgi.py`` with :data:`SETTINGS` as command-line
-flags: the ``st.App`` there serves ``main.py`` with the app's own "No such page" for a path
-like ``/a/b`` (:mod:`wsms_viz.app.server`). A checkout starts the same app with
+It runs ``streamlit run <package>/app/entry/wsms_app.py`` with :data:`SETTINGS` as
+command-line flags: the installed package's ``app.py``, an ``st.App`` that adds the app's own
+"No such page" for a path like ``/a/b`` (:mod:`wsms_viz.app.server`). A checkout starts the same app with
 ``streamlit run app.py``, which reads
 ``.streamlit/config.toml`` instead; that file holds the same settings (a test compares
 them), but Streamlit reads it only from the folder it is started in, so an installed
@@ -22,8 +22,9 @@ import os
 import sys
 from pathlib import Path
 
-# What `streamlit run` is given: the st.App that serves main.py (as the checkout's app.py does).
-ENTRY = Path(__file__).resolve().with_name("asgi.py")
+# What `streamlit run` is given: the installed package's app.py (wsms_viz/app/entry/__init__.py says
+# why it has a folder of its own).
+ENTRY = Path(__file__).resolve().parent / "entry" / "wsms_app.py"
 
 # The server's settings, as Streamlit's config options; .streamlit/config.toml says why each.
 SETTINGS: dict[str, object] = {

@@ -1,6 +1,5 @@
 """The teaching app's entry: ``streamlit run app.py`` in a checkout, ``wsms-app`` from an
-installed package (both serve an ``st.App`` that runs this script, :func:`main`, for each
-visitor: :mod:`wsms_viz.app.server`; AppTest runs this file).
+installed package (both run :func:`main`, from ``app.py`` and ``entry/wsms_app.py``).
 
 The entry page only routes. Each page is a thin script in ``pages/`` (listed once in
 ``navigation.py``) that draws the shared
@@ -84,5 +83,5 @@ def no_such_page(asked: str, home) -> None:
     st.caption("Or pick a page in the sidebar.")
 
 
-if __name__ == "__main__":  # how Streamlit runs the script (st.App of app.py or asgi.py, AppTest)
+if __name__ == "__main__":  # streamlit run .../wsms_viz/app/main.py (the plain script, no "No such page" for /a/b)
     main()

@@ -2,9 +2,10 @@
 segments or more (``/a/b``), and the browser tab ``streamlit run`` opens.
 
 Both ways of starting the app serve it as an ``st.App`` (Streamlit's ASGI entry point):
-``app.py`` in a checkout and ``asgi.py`` here for ``wsms-app`` each declare
-``app = App(MAIN, middleware=middleware(), lifespan=lifespan)``; ``streamlit run`` finds
-that line and serves the app with uvicorn, running :data:`MAIN` for each visitor as before.
+``app.py`` in a checkout and ``entry/wsms_app.py`` here for ``wsms-app`` each declare
+``app = App(__file__, middleware=middleware(), lifespan=lifespan)``; ``streamlit run`` finds
+that line and serves the app with uvicorn, and the ``App`` runs the same file for each
+visitor, which calls :func:`wsms_viz.app.main.main` as before.
 
 Why: Streamlit answers every path it has no file for with its ``index.html``, whose
 scripts are named relative to the page (``./static/js/...``). Under ``/a/b`` the browser
@@ -23,8 +24,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from wsms_viz.app.navigation import PAGES
-
-MAIN = Path(__file__).resolve().with_name("main.py")  # the script Streamlit runs for each visitor
 
 
 class UnknownPathPage:
