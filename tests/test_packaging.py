@@ -48,7 +48,7 @@ def _modules() -> list[str]:
     """Every importable module; the page scripts are left out: Streamlit runs them, and
     importing one would run a page."""
     return [f.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-            for f in _package_files() if f.endswith(".py") and not f.startswith("pages/")]
+            for f in _package_files() if f.endswith(".py") and not f.startswith("wsms_viz/app/pages/")]
 
 
 @pytest.mark.slow
@@ -359,8 +359,8 @@ def test_wsms_app_serves_the_app_from_the_installed_package(installed):
     # One real run of the installed entry script: the models from ./checkpoints, the
     # sample photo from the package's data.
     script = ("from streamlit.testing.v1 import AppTest\n"
-              "import wsms_viz.app.main as m\n"
-              "at = AppTest.from_file(m.__file__, default_timeout=300).run()\n"
+              "import wsms_viz.app.cli as c\n"
+              "at = AppTest.from_file(str(c.ENTRY), default_timeout=300).run()\n"
               "assert not at.exception, at.exception\n"
               "print(sorted(at.sidebar.multiselect(key='models').options))\n"
               "at.sidebar.radio(key='source').set_value('Sample photos').run()\n"

@@ -83,5 +83,5 @@ def no_such_page(asked: str, home) -> None:
     st.caption("Or pick a page in the sidebar.")
 
 
-if __name__ == "__main__":  # streamlit run .../wsms_viz/app/main.py (the plain script, no "No such page" for /a/b)
+if __name__ == "__main__":  # this file run as the script itself (AppTest; streamlit run .../main.py)
     main()
