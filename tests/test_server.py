@@ -129,3 +129,22 @@ def test_app_py_and_wsms_app_declare_the_app_streamlit_run_serves():
     # The same file but for its docstring.
     code = [ast.unparse(ast.parse(p.read_text(encoding="utf-8")).body[1:]) for p in (checkout, installed)]
     assert code[0] == code[1]
+
+
+def test_the_lifespan_opens_the_browser_unless_headless(monkeypatch):
+    # What `streamlit run` does for a plain script and not for an st.App.
+    from streamlit import cli_util, config
+    from streamlit.web.server import server_util
+
+    opened, real = [], config.get_option
+    monkeypatch.setattr(cli_util, "open_browser", opened.append)
+
+    async def start(headless: bool):
+        with mock.patch.object(config, "get_option", lambda k: headless if k == "server.headless" else real(k)):
+            async with server.lifespan(None):
+                await asyncio.sleep(0)
+
+    asyncio.run(start(headless=True))
+    assert opened == []
+    asyncio.run(start(headless=False))
+    assert opened == [server_util.get_url("localhost")]
