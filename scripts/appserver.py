@@ -51,9 +51,12 @@ def start_server(port: int, env: dict | None = None, *extra: str, timeout: float
     log = tempfile.TemporaryFile()  # a file, not a pipe: a long run never blocks on a full pipe
     proc = subprocess.Popen(cmd, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + timeout
+    # The health check is under server.baseUrlPath too.
+    base = next((v for k, v in zip(extra, extra[1:], strict=False) if k == "--server.baseUrlPath"), "").strip("/")
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/{base + '/' if base else ''}_stcore/health",
+                                        timeout=1) as r:
                 if r.read() == b"ok":
                     return proc
         except OSError:

@@ -260,3 +260,35 @@ def test_an_unknown_page_and_a_link_streamlit_ignores_say_so(server, browser):
     ok.goto(server + "/?zoom=2.0")
     wait_for(ok, lambda: len(probability_texts(ok)) == 3, 90, "a short link's view")
     assert ok.locator("#wsms-link-ignored").count() == 0
+
+
+def test_a_path_of_two_segments_says_no_such_page_and_links_home(server, browser):
+    # Streamlit alone answers /a/b with its HTML page, whose scripts the browser then asks
+    # for under /a/ and never gets: a blank page. The app's server (wsms_viz/app/server.py)
+    # answers it itself.
+    pg = browser.new_context().new_page()
+    response = pg.goto(server + "/a/b?zoom=2.0")
+    assert response.status == 404
+    assert pg.title() == "No such page" and pg.get_by_role("heading", name="No such page").count() == 1
+    assert "This app has no page a/b." in pg.locator("body").inner_text()
+    pg.get_by_role("link", name="Go to the start page: 1 Zoom compare").click()
+    wait_for(pg, lambda: len(probability_texts(pg)) == 3, 90, "the start page")
+    assert pg.url.rstrip("/") == server and main_text(pg).count("No such page") == 0
+    deeper = browser.new_context().new_page()
+    assert deeper.goto(server + "/lesson/a/b").status == 404
+    deeper.get_by_role("link", name="Go to the start page: 1 Zoom compare").click()
+    wait_for(deeper, lambda: len(probability_texts(deeper)) == 3, 90, "the start page from three segments down")
+
+
+def test_under_a_base_url_path_too(browser, tmp_path):
+    make_checkpoint(tmp_path / "checkpoints", "resnet20", 0, full_card=False)
+    env = {**os.environ, "WSMS_CHECKPOINTS": str(tmp_path / "checkpoints"),
+           "WSMS_DATA_ROOTS": f"tiny={make_dataset(tmp_path / 'data')}"}
+    with running_server(env, "--server.baseUrlPath", "class") as url:
+        pg = browser.new_context().new_page()
+        assert pg.goto(url + "/class/a/b").status == 404 and pg.title() == "No such page"
+        pg.get_by_role("link", name="Go to the start page: 1 Zoom compare").click()
+        wait_for(pg, lambda: len(probability_texts(pg)) == 1, 90, "the start page under /class/")
+        assert pg.url == url + "/class/"
+        pg.goto(url + "/class/attributions")  # a page under the base is still the app's
+        wait_for(pg, lambda: "Attributions per stage" in main_text(pg), 90, "the attributions page")

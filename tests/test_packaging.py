@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -219,7 +220,7 @@ def test_wsms_app_runs_the_packaged_entry_with_the_settings_first(monkeypatch, t
     with pytest.raises(SystemExit) as e:
         cli.main(["--checkpoints", "ck", "--server.port", "8600", "--server.maxUploadSize=5"])
     assert e.value.code == 0
-    assert seen["args"] == ["run", str(PACKAGE / "app" / "main.py"), *cli.flags(),
+    assert seen["args"] == ["run", str(PACKAGE / "app" / "entry" / "wsms_app.py"), *cli.flags(),
                             "--server.port", "8600", "--server.maxUploadSize=5"]  # the user's come last and win
     assert seen["env"] == str(tmp_path / "ck")
     assert "--runner.postScriptGC=false" in cli.flags() and "--client.toolbarMode=viewer" in cli.flags()
@@ -343,6 +344,10 @@ def test_wsms_app_serves_the_app_from_the_installed_package(installed):
             except OSError:
                 time.sleep(0.5)
         assert health == "ok", (work / "app.log").read_text()[-3000:]
+        # The installed st.App's own "No such page" for a path Streamlit alone leaves blank.
+        with pytest.raises(urllib.error.HTTPError) as deep:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/a/b", timeout=30)
+        assert deep.value.code == 404 and "<title>No such page</title>" in deep.value.read().decode()
     finally:
         proc.terminate()
         try:
@@ -354,8 +359,8 @@ def test_wsms_app_serves_the_app_from_the_installed_package(installed):
     # One real run of the installed entry script: the models from ./checkpoints, the
     # sample photo from the package's data.
     script = ("from streamlit.testing.v1 import AppTest\n"
-              "import wsms_viz.app.main as m\n"
-              "at = AppTest.from_file(m.__file__, default_timeout=300).run()\n"
+              "import wsms_viz.app.cli as c\n"
+              "at = AppTest.from_file(str(c.ENTRY), default_timeout=300).run()\n"
               "assert not at.exception, at.exception\n"
               "print(sorted(at.sidebar.multiselect(key='models').options))\n"
               "at.sidebar.radio(key='source').set_value('Sample photos').run()\n"

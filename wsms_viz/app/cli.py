@@ -1,7 +1,9 @@
 """``wsms-app``: starts the teaching app from an installed package.
 
-It runs ``streamlit run <package>/app/main.py`` with :data:`SETTINGS` as command-line
-flags. A checkout starts the same app with ``streamlit run app.py``, which reads
+It runs ``streamlit run <package>/app/entry/wsms_app.py`` with :data:`SETTINGS` as
+command-line flags: the installed package's ``app.py``, an ``st.App`` that adds the app's own
+"No such page" for a path like ``/a/b`` (:mod:`wsms_viz.app.server`). A checkout starts the same app with
+``streamlit run app.py``, which reads
 ``.streamlit/config.toml`` instead; that file holds the same settings (a test compares
 them), but Streamlit reads it only from the folder it is started in, so an installed
 package cannot rely on it.
@@ -20,7 +22,9 @@ import os
 import sys
 from pathlib import Path
 
-MAIN = Path(__file__).resolve().with_name("main.py")
+# What `streamlit run` is given: the installed package's app.py (wsms_viz/app/entry/__init__.py says
+# why it has a folder of its own).
+ENTRY = Path(__file__).resolve().parent / "entry" / "wsms_app.py"
 
 # The server's settings, as Streamlit's config options; .streamlit/config.toml says why each.
 SETTINGS: dict[str, object] = {
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli as streamlit_cli
 
     # Ours first: a flag the user repeats comes later and wins.
-    sys.exit(streamlit_cli.main(["run", str(MAIN), *flags(), *rest], prog_name="wsms-app", standalone_mode=True))
+    sys.exit(streamlit_cli.main(["run", str(ENTRY), *flags(), *rest], prog_name="wsms-app", standalone_mode=True))
 
 
 if __name__ == "__main__":

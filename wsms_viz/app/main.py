@@ -1,5 +1,5 @@
 """The teaching app's entry: ``streamlit run app.py`` in a checkout, ``wsms-app`` from an
-installed package (both run :func:`main`).
+installed package (both run :func:`main`, from ``app.py`` and ``entry/wsms_app.py``).
 
 The entry page only routes. Each page is a thin script in ``pages/`` (listed once in
 ``navigation.py``) that draws the shared
@@ -56,8 +56,9 @@ def unknown_path(url: str | None, base: str = "") -> str | None:
     Streamlit runs the default page for an unknown path (``/zoom-compare``, a mistyped
     link) after a generic message; the app says so itself, with a way back. ``base`` is the
     server's ``server.baseUrlPath``. (A path of two segments or more, ``/a/b``, never gets
-    here: the browser then asks for the app's scripts under ``/a/`` and Streamlit's server
-    answers with its HTML page, so nothing runs.)
+    here: the app's server answers it with a "No such page" of its own, status 404, before
+    Streamlit's HTML page, whose scripts the browser would then ask for under ``/a/`` and
+    never get: :mod:`wsms_viz.app.server`. Through AppTest, which has no server, it does.)
 
     Example:
         >>> unknown_path("http://h:8501/zzz"), unknown_path("http://h:8501/attributions")
@@ -82,5 +83,5 @@ def no_such_page(asked: str, home) -> None:
     st.caption("Or pick a page in the sidebar.")
 
 
-if __name__ == "__main__":  # streamlit run .../wsms_viz/app/main.py (what wsms-app does)
+if __name__ == "__main__":  # this file run as the script itself (AppTest; streamlit run .../main.py)
     main()
