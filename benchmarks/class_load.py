@@ -8,7 +8,9 @@ all at the same time, with ``--pause`` seconds (jittered) between a session's re
 as students would. It prints:
 
 * p50 / p95 / max latency from the release (the ``pointerup`` event, timed inside the page)
-  to the page showing the new zoom in every top-5 header and in the animation;
+  to the page showing the new zoom in every top-5 header, and in the animation when it is
+  on screen (``--viewport``: at the default 1400x900, a laptop's, it is below the first
+  screen and moves when scrolled to; at 1400x1600 it is in view and moves at each release);
 * the server's CPU seconds per update and its resident memory (RSS, and the peak) at
   the end, read from ``/proc`` of the server process;
 * the CPU the browsers (Chromium and the Playwright driver) used over the same window:
@@ -22,8 +24,9 @@ adds.
 
 It uses the checkpoints and datasets the app finds by default (``checkpoints/``,
 ``WSMS_DATA_ROOTS`` or ``../shared/datasets/cifar10-jpeg``), the first four models as the
-app selects them. ``--gc`` runs the server with ``runner.postScriptGC = true`` (Streamlit's
-default) for comparison. Linux only (``/proc``). Figures only, no pass/fail.
+app selects them. ``--app DIR`` serves another checkout (a before/after on one machine).
+``--gc`` runs the server with ``runner.postScriptGC = true`` (Streamlit's default) for
+comparison. Linux only (``/proc``). Figures only, no pass/fail.
 """
 
 from __future__ import annotations
@@ -122,8 +125,8 @@ def memory_mb(pid: int) -> tuple[float, float]:
 
 # --- the server -------------------------------------------------------------------------
 
-def start_server(port: int, gc: bool) -> subprocess.Popen:
-    return appserver.start_server(port, None, "--runner.postScriptGC", "true" if gc else "false")
+def start_server(port: int, gc: bool, app: Path = REPO) -> subprocess.Popen:
+    return appserver.start_server(port, None, "--runner.postScriptGC", "true" if gc else "false", app_dir=app)
 
 
 # --- one student ------------------------------------------------------------------------
@@ -134,14 +137,19 @@ _LISTEN = """() => { window.__up = 0;
   document.addEventListener('pointerup', () => { window.__up = performance.now(); }, true); }"""
 
 # Resolves with the ms from the last pointerup to the page showing zoom z: every top-5
-# header ends " at <z>x" and the animation's slider label too.
+# header ends " at <z>x", and the animation's slider label too while the animation is on
+# screen (off screen it is moved when it scrolls into view). Text is read with textContent,
+# which needs no layout: the measurement adds little to the CPU it measures.
+_HEADS = """[...document.querySelectorAll('.wsms-top5 .wsms-head, [data-testid="stMarkdownContainer"] p')]
+    .map(p => p.textContent).filter(t => / at \\d\\.\\dx$/.test(t))"""
 _UPDATED = """(z) => new Promise((resolve) => {
   const done = () => {
-    const heads = [...document.querySelectorAll('[data-testid="stMarkdownContainer"] p')]
-      .map(p => p.innerText).filter(t => / at \\d\\.\\dx$/.test(t));
+    const heads = __HEADS__;
     const label = document.querySelector('.js-plotly-plot text.slider-label');
+    const plot = label && label.closest('.js-plotly-plot').getBoundingClientRect();
+    const inView = plot && plot.top < window.innerHeight && plot.bottom > 0;
     return heads.length > 0 && heads.every(t => t.endsWith(' at ' + z + 'x'))
-      && label && label.textContent.endsWith(z + 'x');
+      && label && (!inView || label.textContent.endsWith(z + 'x'));
   };
   const finish = () => { obs.disconnect(); clearInterval(tick); resolve(performance.now() - window.__up); };
   const check = () => { if (done()) finish(); };
@@ -149,17 +157,16 @@ _UPDATED = """(z) => new Promise((resolve) => {
   const tick = setInterval(check, 100);
   obs.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
   check();
-})"""
+})""".replace("__HEADS__", _HEADS)
 
 _READY = """(n) => {
-  const heads = [...document.querySelectorAll('[data-testid="stMarkdownContainer"] p')]
-    .map(p => p.innerText).filter(t => / at \\d\\.\\dx$/.test(t));
+  const heads = __HEADS__;
   return heads.length >= n && document.querySelector('.js-plotly-plot text.slider-label') !== null;
-}"""
+}""".replace("__HEADS__", _HEADS)
 
 
-async def open_session(browser, url: str, models: int):
-    ctx = await browser.new_context(viewport={"width": 1400, "height": 1600})
+async def open_session(browser, url: str, models: int, viewport: tuple[int, int] = (1400, 900)):
+    ctx = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     pg = await ctx.new_page()
     await pg.goto(url, timeout=600_000)
     await pg.wait_for_function(_READY, arg=models, polling=500, timeout=900_000)
@@ -192,6 +199,13 @@ async def student(pg, releases: int, pause: float, rng: random.Random, out: list
 
 
 # --- the same students without browsers: Streamlit's own protocol over a websocket -----
+
+def shows_zoom(element, z: float) -> bool:
+    """Whether a new element is a top-5 header at zoom ``z`` (the cards' HTML, or a
+    markdown header as an older checkout draws it)."""
+    return (f" at {z:.1f}x</p>" in element.html.body if element.WhichOneof("type") == "html"
+            else element.markdown.body.endswith(f" at {z:.1f}x"))
+
 
 async def protocol_student(url: str, releases: int, pause: float, rng: random.Random, out: list[float],
                            missed: list[int], ready: asyncio.Barrier):
@@ -237,15 +251,15 @@ async def protocol_student(url: str, releases: int, pause: float, rng: random.Ra
             w.double_array_value.data.append(z)
             t = time.perf_counter()
             deltas = await run(ws, msg)
-            if not any(d.new_element.markdown.body.endswith(f" at {z:.1f}x") for d in deltas):
+            if not any(shows_zoom(d.new_element, z) for d in deltas):
                 missed.append(1)
                 continue
             out.append(1000 * (time.perf_counter() - t))
 
 
-async def run_protocol(n: int, releases: int, pause: float, gc: bool, seed: int) -> dict:
+async def run_protocol(n: int, releases: int, pause: float, gc: bool, seed: int, app: Path = REPO) -> dict:
     port = appserver.free_port()
-    server = start_server(port, gc)
+    server = start_server(port, gc, app)
     try:
         url = f"ws://127.0.0.1:{port}/_stcore/stream"
         lat: list[float] = []
@@ -277,11 +291,12 @@ def _summary(n, lat, missed, load_s, wall, server_cpu, client_cpu, rss, peak, lo
                 load=load)
 
 
-async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, seed: int) -> dict:
+async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, seed: int, app: Path = REPO,
+                    viewport: tuple[int, int] = (1400, 900)) -> dict:
     from playwright.async_api import async_playwright
 
     port = appserver.free_port()
-    server = start_server(port, gc)
+    server = start_server(port, gc, app)
     try:
         url = f"http://127.0.0.1:{port}/"
         chromium = appserver.chromium_path()
@@ -291,7 +306,8 @@ async def run_class(n: int, releases: int, pause: float, models: int, gc: bool, 
             # Open them a few at a time: 30 first loads at once time out on 2 cores.
             sessions = []
             for i in range(0, n, 5):
-                sessions += await asyncio.gather(*(open_session(browser, url, models) for _ in range(min(5, n - i))))
+                sessions += await asyncio.gather(*(open_session(browser, url, models, viewport)
+                                                   for _ in range(min(5, n - i))))
             load_s = time.perf_counter() - t
             browsers = lambda: tree(os.getpid(), exclude={server.pid})  # noqa: E731
             s0, b0, t0 = cpu_seconds([server.pid]), cpu_by_kind(browsers()), time.perf_counter()
@@ -331,9 +347,13 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=1.0, help="mean seconds between one session's releases")
     ap.add_argument("--gc", action="store_true", help="runner.postScriptGC = true (Streamlit's default)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--viewport", default="1400x900", help="each browser's window, WIDTHxHEIGHT: at 1400x900 "
+                    "the zoom animation is below the first screen, at 1400x1600 it is in view")
+    ap.add_argument("--app", type=Path, default=REPO, help="the checkout to serve (another one for a before/after)")
     ap.add_argument("--no-browser", action="store_true",
                     help="sessions speak Streamlit's protocol directly, with nothing to render: the server alone")
     args = ap.parse_args()
+    viewport = tuple(int(v) for v in args.viewport.lower().split("x"))
 
     sys.path.insert(0, str(REPO))
     from wsms_viz.app.catalog import available, checkpoint_root, label_of
@@ -343,15 +363,17 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f} before the run (other jobs on the machine slow every figure); "
           f"postScriptGC {'on' if args.gc else 'off'}; {args.releases} releases per session, "
           f"{args.pause:.1f} s apart on average; "
-          + ("protocol clients, no browser" if args.no_browser else "headless Chromium sessions"))
+          + ("protocol clients, no browser" if args.no_browser
+             else f"headless Chromium sessions, {viewport[0]}x{viewport[1]} windows")
+          + ("" if args.app == REPO else f"; serving {args.app}"))
     print("| sessions | updates | release -> updated p50 / p95 / max (ms) | server CPU per update (ms) "
           "| server CPU use | clients' CPU use (per update) | browser CPU per release (ms): Chromium (renderers "
           "/ gpu / browser) | driver CPU per release (ms) | server RSS / peak (MB) | all sessions loaded (s) "
           "| load average |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.sessions:
-        r = asyncio.run(run_protocol(n, args.releases, args.pause, args.gc, args.seed) if args.no_browser
-                        else run_class(n, args.releases, args.pause, len(keys), args.gc, args.seed))
+        r = asyncio.run(run_protocol(n, args.releases, args.pause, args.gc, args.seed, args.app) if args.no_browser
+                        else run_class(n, args.releases, args.pause, len(keys), args.gc, args.seed, args.app, viewport))
         print(f"| {r['n']} | {r['updates']} | {r['p50']:.0f} / {r['p95']:.0f} / {r['max']:.0f} "
               f"| {1000 * r['server_cpu']:.1f} | {r['server_util']:.2f} cores | {r['browser_util']:.2f} cores "
               f"({1000 * r['browser_cpu']:.0f} ms) | {_browser_cell(r['per_kind'])} | {_driver_cell(r['per_kind'])} "

@@ -86,7 +86,7 @@ async def visitor_load(url: str) -> float:
     async with _connect(url) as ws:
         deltas = await Session(ws).run(lambda r: None)
     took = time.perf_counter() - t
-    if not any(d.new_element.markdown.body.endswith(" at 1.0x") for d in deltas):
+    if not any(" at 1.0x</p>" in d.new_element.html.body for d in deltas):  # a top-5 card's header
         raise RuntimeError("the visitor's page showed no top-5 table: is a model and an image there?")
     return took
 

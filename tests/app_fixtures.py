@@ -51,3 +51,44 @@ def make_dataset(root: Path) -> Path:
             pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / "train" / cls / f"{n:04d}.jpg")
     return root
+
+
+# ---------------------------------------------------------------- the zoom page's HTML
+# The zoom page draws its top-5 cards, top guesses and the network's input as HTML
+# elements (one each), not markdown: these read them back for the AppTests.
+
+def _html(at) -> list[str]:
+    return [h.proto.body for h in at.get("html")]
+
+
+def _text(fragment: str) -> str:
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def top5(at) -> list[str]:
+    """Each model's top-5 table (its HTML) on the zoom page, in the cards' order."""
+    return [card.split("<table>", 1)[1].split("</table>", 1)[0]
+            for body in _html(at) if body.startswith('<div class="wsms-top5">')
+            for card in body.split('<div class="wsms-card">')[1:]]
+
+
+def top5_heads(at) -> list[str]:
+    """Each top-5 card's header as plain text: "wsms_resnet20 (stage 2 off) at 2.5x"."""
+    return [_text(card.split("</p>", 1)[0])
+            for body in _html(at) if body.startswith('<div class="wsms-top5">')
+            for card in body.split('<div class="wsms-card">')[1:]]
+
+
+def top1_lines(at) -> list[str]:
+    """The first screen's top-guess lines (HTML), one per model."""
+    return ['<div class="wsms-top1"' + line for body in _html(at) if body.startswith('<div class="wsms-top1"')
+            for line in body.split('<div class="wsms-top1"')[1:]]
+
+
+def input_captions(at) -> list[str]:
+    """The caption under the network's input on the zoom page (plain text), once drawn."""
+    return [_text(body.split("<figcaption>", 1)[1].split("</figcaption>", 1)[0])
+            for body in _html(at) if body.startswith('<figure class="wsms-input">')]

@@ -42,8 +42,8 @@ def page(server):
 
 
 def probability_texts(pg) -> list[str]:
-    """The "P(class) = x%" captions under each model's top-5 (DOM text; the tables are canvas)."""
-    return pg.locator('[data-testid="stCaptionContainer"]').filter(has_text="P(").all_inner_texts()
+    """The "P(class) = x%" line under each model's top-5 table."""
+    return pg.locator('.wsms-top5 .wsms-note').all_inner_texts()
 
 
 def wait_for(pg, predicate, timeout=60.0, what=""):
@@ -107,7 +107,7 @@ def test_drag_zoom_and_upload_in_a_real_browser(page, tmp_path):
              "the predictions to change after the zoom")
     zoom = float(value.input_value())
     assert zoom > 1.0
-    wait_for(pg, lambda: f"at {zoom:.1f}x" in pg.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()
+    wait_for(pg, lambda: f"at {zoom:.1f}x" in pg.locator('.wsms-top5 .wsms-head').all_inner_texts()
              .__str__(), 30, "the top-5 headers to show the new zoom")
     # ... and the animation in the browser moves to that zoom too, without being re-sent.
     wait_for(pg, lambda: current.text_content().endswith(f"{zoom:.1f}x"), 30, "the animation to follow the slider")
@@ -189,4 +189,5 @@ def test_a_zoom_release_does_not_send_the_animation_again(server):
     for z, deltas in zip([2.0, 0.7], answers, strict=True):
         kinds = [d.new_element.WhichOneof("type") for d in deltas]
         assert "plotly_chart" not in kinds, kinds
-        assert sum(d.new_element.markdown.body.endswith(f" at {z:.1f}x") for d in deltas) == 2
+        cards = [d.new_element.html.body for d in deltas if d.new_element.html.body.startswith('<div class="wsms-top5">')]
+        assert len(cards) == 1 and cards[0].count(f" at {z:.1f}x</p>") == 2  # both models' cards, one element

@@ -41,7 +41,7 @@ def server(tmp_path_factory):
 
 # Every top-5 table's box, and for every row whether its probability cell is on one line.
 _TABLES = """() => {
-  const tables = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stMarkdownContainer"] table')]
+  const tables = [...document.querySelectorAll('[data-testid="stMain"] .wsms-top5 table')]
     .filter(t => t.innerText.includes('probability'));
   const boxes = tables.map(t => { const r = t.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; });
   const spread = tables.flatMap(t => [...t.tBodies[0].rows].map(tr => {
@@ -109,7 +109,7 @@ _FIRST_SCREEN = """() => {
   const one = s => box(document.querySelector(s));
   return {
     screen: one('.st-key-presenter_screen'),
-    image: one('.st-key-presenter_image [data-testid="stImage"] img'),
+    image: one('.st-key-presenter_image .wsms-input img'),
     slider: one('.st-key-presenter_answers [data-testid="stSlider"]'),
     top1: [...document.querySelectorAll('.st-key-presenter_top1 .wsms-top1')].map(box),
     guess: [...document.querySelectorAll('.st-key-presenter_top1 .wsms-top1')].map(e => e.innerText),
@@ -292,7 +292,8 @@ _AUDIT = """() => {
         out.plot.push([k, 'text spills out of its box', t.textContent.trim().slice(0, 40)]);
     }
   }
-  const first = [...main.querySelectorAll('.js-plotly-plot, [data-testid="stImage"] img')].filter(visible)[0];
+  const first = [...main.querySelectorAll('.js-plotly-plot, [data-testid="stImage"] img, .wsms-input img')]
+    .filter(visible)[0];
   out.figureTop = first ? first.getBoundingClientRect().top : null;
   const side = document.querySelector('[data-testid="stSidebar"]');
   out.sidebar = side ? R(side) : null;
@@ -303,7 +304,8 @@ _AUDIT = """() => {
 def _settled(pg, timeout=120) -> None:
     """Waits until the page has run (a chart or image drawn, no spinner, no running status)."""
     def done():
-        return (pg.locator('[data-testid="stMain"] :is(.js-plotly-plot, [data-testid="stImage"] img)').count()
+        drawn = '[data-testid="stMain"] :is(.js-plotly-plot, [data-testid="stImage"] img, .wsms-input img)'
+        return (pg.locator(drawn).count()
                 and not pg.locator('[data-testid="stSpinner"]').count()
                 and not pg.locator('[data-testid="stStatusWidget"]').count())
     wait_for(pg, done, timeout, "the page to run")

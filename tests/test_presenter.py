@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
+from app_fixtures import input_captions, top1_lines, top5_heads
 from streamlit.testing.v1 import AppTest
 from test_app import APP, PAGES, env, start  # noqa: F401  (env: the checkpoints and dataset the app reads)
 
@@ -132,18 +133,26 @@ def test_a_top_guess_line_is_in_the_models_colour_and_escaped():
     assert "<b>" not in presenter.top1_line("<b>x</b>", "", "<i>", 0.1)
 
 
-def test_the_networks_input_is_upscaled_with_square_pixels():
+def test_the_networks_input_is_sent_as_its_own_32x32_pixels_and_drawn_large():
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
     x = torch.rand(3, 32, 32)
-    big = presenter.upscaled(x)
-    assert big.shape == (presenter.IMAGE_PX, presenter.IMAGE_PX, 3) and big.dtype == np.uint8
-    assert (big[:10, :10] == big[0, 0]).all()  # one network pixel, one 10x10 block
-    assert np.array_equal(big[::10, ::10], (x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    page = presenter.input_html(x, presenter.IMAGE_PX, "cat: what the networks see")
+    uri = re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1)
+    sent = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri))))
+    assert sent.shape == (32, 32, 3)  # lossless, pixel for pixel: the browser scales it
+    assert np.array_equal(sent, (x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    assert f'width="{presenter.IMAGE_PX}"' in page and "<figcaption>cat&#58; what the networks see</figcaption>" in page
 
 
 # ---------------------------------------------------------------- the app (AppTest)
 
 def presenter_lines(at) -> list[str]:
-    return [m.value for m in at.markdown if 'class="wsms-top1"' in m.value]
+    return top1_lines(at)
 
 
 def test_the_link_turns_presenter_view_on_and_the_zoom_page_shows_its_first_screen(env):  # noqa: F811
@@ -156,7 +165,7 @@ def test_the_link_turns_presenter_view_on_and_the_zoom_page_shows_its_first_scre
     assert len(lines) == 2 and all("%" in line for line in lines)  # resnet20 and wsms_resnet20
     assert any("resnet20</span>" in line for line in lines) and any("wsms_resnet20</span>" in line for line in lines)
     assert len(at.success) == 1  # the verdict, once (beside the image, not again below)
-    assert len(at.get("image")) == 1  # the network's input, 320 px
+    assert len(input_captions(at)) == 1  # the network's input, 320 px
     intro = [e for e in at.expander if e.label.startswith("What this page shows")]  # the intro: closed, one line
     assert len(intro) == 1 and any("Zoom into the image" in m.value for m in intro[0].markdown)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -164,10 +173,10 @@ def test_the_link_turns_presenter_view_on_and_the_zoom_page_shows_its_first_scre
     before = presenter_lines(at)
     at.slider(key="zoom").set_value(2.5).run()  # the same slider, inside the fragment
     assert not at.exception, at.exception
-    assert presenter_lines(at) != before and any("at 2.5x" in m.value for m in at.markdown)
+    assert presenter_lines(at) != before and all(h.endswith(" at 2.5x") for h in top5_heads(at))
     at.toggle(key="presenter").set_value(False).run()
     assert not at.exception and len(presenter_lines(at)) == 2  # the first screen stays, its image smaller
-    assert at.get("image")[0].proto.imgs[0].caption.endswith("(32x32 pixels)")
+    assert input_captions(at)[0].endswith("(32x32 pixels)")
     assert any("Zoom into the image" in m.value for m in at.markdown)
     assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["height"] == 640  # the page as before
 

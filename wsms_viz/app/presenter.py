@@ -24,7 +24,7 @@ import streamlit as st
 
 from ..palette import model_color
 from . import plain
-from .zoom_figures import Prebuilt
+from .zoom_figures import Prebuilt, input_uri
 
 KEY = "presenter"
 MIN_FONT = 16  # pixels: plot text a back row can read
@@ -225,6 +225,7 @@ _CSS = """<style>
 [data-testid="stMain"] [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
 [data-testid="stMain"] .wsms-top1 .model { font-size: 1.05rem; font-weight: 600; }
 [data-testid="stMain"] .wsms-top1 .guess { font-size: 1.6rem; font-weight: 700; white-space: nowrap; }
+[data-testid="stMain"] .wsms-top5 :is(p, td, th, code), [data-testid="stMain"] .wsms-input figcaption { font-size: 1rem; }
 </style>"""
 
 
@@ -235,18 +236,22 @@ def style() -> None:
 
 # ---------------------------------------------------------------- the zoom page
 
-def upscaled(x, px: int = IMAGE_PX) -> np.ndarray:
-    """A ``(3, H, W)`` image in [0, 1] as ``(px, px, 3)`` uint8, each pixel a square block
-    (nearest neighbour: the 32 pixels the network sees stay visible as pixels).
+def input_html(x, px: int = IMAGE_PX, caption: str = "") -> str:
+    """A ``(3, H, W)`` image in [0, 1] as an ``<img>`` ``px`` pixels wide, with ``caption``
+    (plain text) under it. The image itself stays HxW (a PNG data URI of ~3 KB, no file
+    for the server to keep); the browser scales it with square pixels, so the 32 pixels
+    the network sees stay visible as pixels.
 
     Example:
-        >>> upscaled(np.ones((3, 32, 32)) * 0.5).shape
-        (320, 320, 3)
+        >>> page = input_html(np.ones((3, 32, 32)) * 0.5, 320, "<b>x")
+        >>> 'src="data:image/png;base64,' in page, 'width="320"' in page, "&lt;b&gt;x" in page
+        (True, True, True)
     """
     a = np.asarray(x, dtype=np.float32).transpose(1, 2, 0)
     a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
-    reps = max(1, px // a.shape[0])
-    return np.repeat(np.repeat(a, reps, axis=0), reps, axis=1)
+    text = plain.html(caption)
+    return (f'<figure class="wsms-input"><img src="{input_uri(a)}" width="{px}" height="{px}" alt="{text}">'
+            f"<figcaption>{text}</figcaption></figure>")
 
 
 def top1_line(label: str, model: str, cls: str, p: float) -> str:
@@ -267,13 +272,15 @@ def top1_line(label: str, model: str, cls: str, p: float) -> str:
 
 
 def zoom_style() -> None:
-    """The zoom page's first-screen style, drawn once outside its fragment (a release then
-    re-renders one element less). A top-guess line's margin undoes most of the -1rem
-    Streamlit gives the foot of every markdown block (presenter view's style, more
-    specific, makes the lines larger)."""
+    """The zoom page's style, drawn once outside its fragment (a release then re-renders one
+    element less): the first screen's row, the image, the top-guess lines (presenter view's
+    style, more specific, makes them larger)."""
     st.html("<style>[data-testid=\"stMain\"] [data-testid=\"stLayoutWrapper\"]:has(> .st-key-presenter_answers) "
-            "{ flex: 1 1 13rem; } .wsms-top1 { line-height: 1.25; margin-bottom: 1.3rem; } "
-            ".wsms-top1 .guess { font-size: 1.2rem; }</style>")
+            "{ flex: 1 1 13rem; } .wsms-top1 { line-height: 1.25; margin-bottom: 0.3rem; } "
+            ".wsms-top1 .guess { font-size: 1.2rem; } "
+            ".wsms-input { margin: 0; } .wsms-input img { image-rendering: pixelated; display: block; } "
+            ".wsms-input figcaption { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); text-align: center; "
+            "margin-top: 0.375rem; }</style>")
 
 
 def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, image_name: str = "",
@@ -305,14 +312,14 @@ def zoom_screen(sweeps: Sequence, image_at, zoom_slider, verdict: str | None, im
         right = st.container(key="presenter_answers")
     with right:
         zoom = zoom_slider()
+        # One HTML element for every line, and the image below as one more: a slider
+        # release re-renders two elements here, not one markdown block per model and an
+        # image file fetched from the server (see widgets.top5_columns).
         with st.container(key="presenter_top1", gap=None):
-            for s in sweeps:
-                cls, p = s.top(zoom, 1)[0]
-                st.markdown(top1_line(s.label, s.model, cls, p), unsafe_allow_html=True)
+            st.html("".join(top1_line(s.label, s.model, *s.top(zoom, 1)[0]) for s in sweeps))
         if verdict is not None:
             show(verdict)
     with left:
-        st.image(upscaled(image_at(zoom), image_px), width=image_px,
-                 caption=f"{plain.md(image_name) + ': ' if image_name else ''}what the networks see at {zoom:.1f}x "
-                         "(32x32 pixels)")
+        st.html(input_html(image_at(zoom), image_px, f"{image_name + ': ' if image_name else ''}what the networks "
+                                                     f"see at {zoom:.1f}x (32x32 pixels)"))
     return zoom

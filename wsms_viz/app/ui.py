@@ -41,6 +41,7 @@ from .widgets import (
     stage_toggles,
     sync_animation,
     top5_columns,
+    top5_style,
     zoom_slider,
 )
 
@@ -49,5 +50,5 @@ __all__ = [
     "animation_token", "architecture", "baseline", "chart", "chosen_root", "class_index", "class_picker",
     "complexity_table", "current_input", "data_roots", "fig1_rows", "gallery", "intro", "load_models", "model",
     "model_costs", "need_image", "page", "pick_model", "public", "sidebar", "stage_toggles", "sweeps",
-    "sync_animation", "top5_columns", "untrained_notice", "zoom_inputs", "zoom_slider",
+    "sync_animation", "top5_columns", "top5_style", "untrained_notice", "zoom_inputs", "zoom_slider",
 ]

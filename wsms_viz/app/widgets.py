@@ -16,7 +16,7 @@ from . import catalog, predict
 from .framing import frame, network_inputs
 from .images import ImageError
 from .links import LINK
-from .plain import md
+from .plain import html
 from .sidebar import chosen_root
 from .state import Selection, _fig1, gallery
 
@@ -99,35 +99,65 @@ def class_picker(where, sweeps: list[predict.Sweep], label: str | None, image_ke
     return where.selectbox("Class to follow", classes, key="follow", **LINK, **kw)
 
 
-# The top-5 tables: one card per model with a fixed width, in a horizontal container that
-# wraps onto more rows, so four models plus their multi-scale averages (six tables) stay
-# readable on a 1024-pixel screen, where six equal columns overlapped.
+# The top-5 tables: one card per model with a fixed width, in a row that wraps onto more
+# rows, so four models plus their multi-scale averages (six tables) stay readable on a
+# 1024-pixel screen, where six equal columns overlapped. All of them are one HTML element:
+# a slider release re-renders one element instead of three per model through Streamlit's
+# markdown (benchmarks/class_load.py: ~90 ms of a browser's CPU less per release with the
+# first screen's image and top guesses done the same way).
 CARD_WIDTH = 270  # pixels: rank, "automobile", the bar and "100.0%" on one line; two fit at 1024
 BAR_CELLS = 8
-NBSP = "\u00a0"  # between the bar and its percentage: they never wrap apart
+TOP5_CSS = (
+    ".wsms-top5 { display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; } "
+    f".wsms-top5 .wsms-card {{ width: {CARD_WIDTH}px; }} "
+    ".wsms-top5 .wsms-head { margin: 0 0 0.25rem; } "
+    ".wsms-top5 table { border-collapse: collapse; margin-bottom: 0.25rem; } "
+    ".wsms-top5 th, .wsms-top5 td { border: 1px solid rgba(49, 51, 63, 0.1); padding: 0.25rem 0.375rem; "
+    "text-align: left; font-weight: 400; } "
+    ".wsms-top5 th { font-weight: 600; } "
+    ".wsms-top5 td.p { white-space: nowrap; } "
+    ".wsms-top5 code { font-size: 0.75em; padding: 0.1em 0.2em; border-radius: 0.25rem; "
+    "background: rgba(172, 177, 195, 0.25); } "
+    ".wsms-top5 .wsms-note { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin: 0; }"
+)
+
+
+def top5_style() -> None:
+    """The top-5 cards' style (a style-only ``st.html``: it takes no room on the page)."""
+    st.html(f"<style>{TOP5_CSS}</style>")
 
 
 def top5_table(s: predict.Sweep, zoom: float, cls: str) -> str:
-    """One model's top-5 at ``zoom`` as a markdown table, the followed class in bold."""
-    rows = [f"| {i + 1} | {f'**{md(c)}**' if c == cls else md(c)} | `{_bar(p)}`{NBSP}{p:.1%} |"
-            for i, (c, p) in enumerate(s.top(zoom))]
-    return "\n".join(["| | class | probability |", "|---|---|---|", *rows])
+    """One model's top-5 at ``zoom`` as an HTML table, the followed class in bold (names
+    escaped: they come from files)."""
+    rows = "".join(f"<tr><td>{i + 1}</td><td>{f'<strong>{html(c)}</strong>' if c == cls else html(c)}</td>"
+                   f'<td class="p"><code>{_bar(p)}</code>&nbsp;{p:.1%}</td></tr>'
+                   for i, (c, p) in enumerate(s.top(zoom)))
+    return f"<table><thead><tr><th></th><th>class</th><th>probability</th></tr></thead><tbody>{rows}</tbody></table>"
+
+
+def top5_card(s: predict.Sweep, zoom: float, cls: str) -> str:
+    """One model's card: its name and the zoom, its top-5 table, its top guess and the
+    followed class's probability.
+
+    Example:
+        >>> import numpy as np
+        >>> s = predict.Sweep("m", (1.0,), np.array([[0.9, 0.1]]), ("cat", "dog"), "m")
+        >>> card = top5_card(s, 1.0, "dog")
+        >>> "<strong>m</strong> at 1.0x" in card, card.count("<tr>"), "P(dog) = 10.0%" in card
+        (True, 3, True)
+    """
+    p = float(s.curve(cls)[predict.nearest(s.zooms, zoom)])
+    top = s.top(zoom, 1)[0]
+    return (f'<div class="wsms-card"><p class="wsms-head"><strong>{html(s.label)}</strong> at {zoom:.1f}x</p>'
+            f"{top5_table(s, zoom, cls)}"
+            f'<p class="wsms-note">top guess: {html(top[0])} ({top[1]:.1%}) · P({html(cls)}) = {p:.1%}</p></div>')
 
 
 def top5_columns(sweeps: list[predict.Sweep], zoom: float, cls: str) -> None:
-    """Each model's top-5 at ``zoom``, in cards that wrap onto as many rows as needed.
-
-    A markdown table per model: cheap for the browser to redraw on every slider step
-    (a canvas data grid per model costs ~100 ms more), and large on a projector.
-    """
-    with st.container(horizontal=True, gap="small", key="top5_cards"):
-        for s in sweeps:
-            with st.container(width=CARD_WIDTH):
-                st.markdown(f"**{md(s.label)}** at {zoom:.1f}x")
-                st.markdown(top5_table(s, zoom, cls))
-                p = float(s.curve(cls)[predict.nearest(s.zooms, zoom)])
-                top = s.top(zoom, 1)[0]
-                st.caption(f"top guess: {md(top[0])} ({top[1]:.1%}) · P({md(cls)}) = {p:.1%}")
+    """Each model's top-5 at ``zoom``, in cards that wrap onto as many rows as needed: one
+    ``st.html``, styled by :func:`top5_style`, which the page draws once outside its fragment."""
+    st.html('<div class="wsms-top5">' + "".join(top5_card(s, zoom, cls) for s in sweeps) + "</div>")
 
 
 def _bar(p: float, width: int = BAR_CELLS) -> str:

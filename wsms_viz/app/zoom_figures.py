@@ -89,7 +89,7 @@ def animation_figure(
     side = inputs.shape[1]
     # JPEG: a photo thumbnail as PNG is ~10x larger.
     uri = "data:image/jpeg;base64," + base64.b64encode(encode(photo, THUMB, "JPEG")).decode()
-    fig.update_layout(images=[_picture(uri, "x", w, h), _picture(_input_uri(inputs[k]), "x2", side, side)])
+    fig.update_layout(images=[_picture(uri, "x", w, h), _picture(input_uri(inputs[k]), "x2", side, side)])
     fig.update_xaxes(range=[0, w], row=1, col=1)
     fig.update_yaxes(range=[h, 0], autorange=False, row=1, col=1)
     fig.update_xaxes(range=[0, side], row=1, col=2)
@@ -111,7 +111,7 @@ def animation_figure(
     # most of their cost and checks nothing the first frame's traces did not.
     fig.frames = [
         go.Frame(name=f"{z:.1f}", traces=changing,
-                 layout=dict(shapes=_shapes(framing, z, scale), images=[{}, {"source": _input_uri(inputs[j])}]),
+                 layout=dict(shapes=_shapes(framing, z, scale), images=[{}, {"source": input_uri(inputs[j])}]),
                  data=[go.Bar(x=_bar_values(s, classes, j), _validate=False) for s in sweeps]
                  + [_marker(s, cls, j, _validate=False) for s in sweeps], _validate=False)
         for j, z in enumerate(zooms)
@@ -164,7 +164,7 @@ def _slider(zooms: Sequence[float], active: int, presenter: bool = False) -> dic
     )
 
 
-def _input_uri(pixels: np.ndarray) -> str:
+def input_uri(pixels: np.ndarray) -> str:
     # A PNG data URI (about 3 KB); the page draws it with square pixels (zoom_sync.js).
     return "data:image/png;base64," + base64.b64encode(encode(pixels)).decode()
 

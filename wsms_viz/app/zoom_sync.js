@@ -16,10 +16,14 @@
 // animated without one (zoom_figures.py: the bars and markers are traces, the crop box a
 // shape, the network's input a layout image), so frames are shown with redraw: false;
 // and while the thumb moves, one every GAP ms at most, the latest one always last.
+// Even so a frame costs ~60 ms, and most of the time the figure is below the first screen
+// (the image, the slider and the top guesses fill it): a frame is then kept, not drawn,
+// until the figure scrolls into view (an IntersectionObserver), and only the latest.
 (() => {
   const frame = "__ZOOM__", token = "__TOKEN__";  // filled in by widgets.sync_animation
   const GAP = 150;  // ms between two frames while the thumb moves
-  const z = window.__wsmsZoom || (window.__wsmsZoom = {token: null, busy: false, next: null, timer: null});
+  const z = window.__wsmsZoom || (window.__wsmsZoom = {token: null, busy: false, next: null, timer: null,
+                                                        watched: null, visible: null, io: null});
   z.token = token;
   if (!document.getElementById("wsms-pixelated")) {  // the network's 32x32 input: square pixels, not a blur
     const style = document.createElement("style");
@@ -32,10 +36,27 @@
   const shown = (gd) => { const s = gd.layout.sliders[0]; return s.steps[s.active] && s.steps[s.active].label; };
   const draw = (gd, f) => window.Plotly.animate(
     gd, [f], {mode: "immediate", frame: {duration: 0, redraw: false}, transition: {duration: 0}});
+  // Whether the figure is on screen (null: not known yet, so drawn). A new figure (a new
+  // image, class or lesion) is watched instead of the old one.
+  const watch = (gd) => {
+    if (!window.IntersectionObserver || z.watched === gd) return;
+    if (!z.io) z.io = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (e.target !== z.watched) continue;
+        z.visible = e.isIntersecting;
+        if (z.visible) pump();
+      }
+    }, {rootMargin: "100px"});
+    if (z.watched) z.io.unobserve(z.watched);
+    z.watched = gd; z.visible = null;
+    z.io.observe(gd);
+  };
   const pump = () => {
     if (z.busy || z.next === null) return;
     const gd = figure();
     if (!gd || !window.Plotly) return;
+    watch(gd);
+    if (z.visible === false) return;  // drawn when it scrolls into view
     const f = z.next;
     z.next = null;
     if (shown(gd) === f) return;

@@ -50,6 +50,7 @@ def live():
 
 
 presenter.zoom_style()
+ui.top5_style()
 live()
 if not sel.presenter:  # beside the image on a projector
     verdicts.show(verdict)
