@@ -2,7 +2,7 @@
 
 Serves ``app.py`` with the checkpoints in ``checkpoints/`` (``WSMS_CHECKPOINTS`` overrides)
 and opens each view by its link (the same links a teacher hands out: see the README's
-"In class"), on scikit-image's sample photo of a cat, so no dataset image ends up in the
+"In class"), on the bundled sample photo of a cat, so no dataset image ends up in the
 repository. Writes PNGs to ``docs/screenshots/`` (``--out``) and prints each view's link.
 """
 
