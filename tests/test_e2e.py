@@ -189,5 +189,6 @@ def test_a_zoom_release_does_not_send_the_animation_again(server):
     for z, deltas in zip([2.0, 0.7], answers, strict=True):
         kinds = [d.new_element.WhichOneof("type") for d in deltas]
         assert "plotly_chart" not in kinds, kinds
-        cards = [d.new_element.html.body for d in deltas if d.new_element.html.body.startswith('<div class="wsms-top5">')]
+        cards = [d.new_element.html.body for d in deltas
+                 if d.new_element.html.body.startswith('<div class="wsms-top5">')]
         assert len(cards) == 1 and cards[0].count(f" at {z:.1f}x</p>") == 2  # both models' cards, one element

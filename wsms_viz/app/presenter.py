@@ -225,7 +225,8 @@ _CSS = """<style>
 [data-testid="stMain"] [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
 [data-testid="stMain"] .wsms-top1 .model { font-size: 1.05rem; font-weight: 600; }
 [data-testid="stMain"] .wsms-top1 .guess { font-size: 1.6rem; font-weight: 700; white-space: nowrap; }
-[data-testid="stMain"] .wsms-top5 :is(p, td, th, code), [data-testid="stMain"] .wsms-input figcaption { font-size: 1rem; }
+[data-testid="stMain"] .wsms-top5 :is(p, td, th, code),
+[data-testid="stMain"] .wsms-input figcaption { font-size: 1rem; }
 </style>"""
 
 
@@ -279,7 +280,7 @@ def zoom_style() -> None:
             "{ flex: 1 1 13rem; } .wsms-top1 { line-height: 1.25; margin-bottom: 0.3rem; } "
             ".wsms-top1 .guess { font-size: 1.2rem; } "
             ".wsms-input { margin: 0; } .wsms-input img { image-rendering: pixelated; display: block; } "
-            ".wsms-input figcaption { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); text-align: center; "
+            ".wsms-input figcaption { font-size: 0.875rem; opacity: 0.7; text-align: center; "
             "margin-top: 0.375rem; }</style>")
 
 

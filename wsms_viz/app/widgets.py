@@ -112,13 +112,15 @@ TOP5_CSS = (
     f".wsms-top5 .wsms-card {{ width: {CARD_WIDTH}px; }} "
     ".wsms-top5 .wsms-head { margin: 0 0 0.25rem; } "
     ".wsms-top5 table { border-collapse: collapse; margin-bottom: 0.25rem; } "
-    ".wsms-top5 th, .wsms-top5 td { border: 1px solid rgba(49, 51, 63, 0.1); padding: 0.25rem 0.375rem; "
+    # Greys at part opacity and the text's own colour dimmed: readable on the light theme
+    # and the dark one (Streamlit follows the visitor's system setting).
+    ".wsms-top5 th, .wsms-top5 td { border: 1px solid rgba(128, 128, 128, 0.25); padding: 0.25rem 0.375rem; "
     "text-align: left; font-weight: 400; } "
     ".wsms-top5 th { font-weight: 600; } "
     ".wsms-top5 td.p { white-space: nowrap; } "
     ".wsms-top5 code { font-size: 0.75em; padding: 0.1em 0.2em; border-radius: 0.25rem; "
-    "background: rgba(172, 177, 195, 0.25); } "
-    ".wsms-top5 .wsms-note { font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin: 0; }"
+    "background: rgba(128, 128, 128, 0.2); } "
+    ".wsms-top5 .wsms-note { font-size: 0.875rem; opacity: 0.7; margin: 0; }"
 )
 
 
