@@ -41,6 +41,14 @@ def make_checkpoint(directory: Path, name: str, seed: int, full_card: bool) -> N
     save_checkpoint(directory / name, model, card)
 
 
+def make_checkpoints(directory: Path, names=("resnet20", "wsms_resnet20", "ms_resnet20")) -> Path:
+    """One random-init checkpoint per name in ``directory``; only wsms_resnet20's card is
+    full (the evaluator's curve, so Scale robustness draws its chart). Returns ``directory``."""
+    for i, name in enumerate(names):
+        make_checkpoint(directory, name, i, full_card=name == "wsms_resnet20")
+    return directory
+
+
 def make_dataset(root: Path) -> Path:
     """The cifar10-jpeg layout in miniature: 20 files a class, of which the last 10%
     (4508.jpg, 4509.jpg) are the val split the gallery shows."""

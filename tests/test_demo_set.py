@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from app_fixtures import make_checkpoint
+from app_fixtures import make_checkpoints
 from PIL import Image
 from test_links import notices, opened
 
@@ -102,8 +102,7 @@ def bare(tmp_path_factory):
     """Random-init checkpoints beside the shipped examples.json, and no dataset at all."""
     base = tmp_path_factory.mktemp("demo")
     ckpts = base / "checkpoints"
-    for i, name in enumerate(("resnet20", "wsms_resnet20", "ms_resnet20")):
-        make_checkpoint(ckpts, name, i, full_card=name == "wsms_resnet20")
+    make_checkpoints(ckpts)
     shutil.copy(EXAMPLES, ckpts / "examples.json")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WSMS_CHECKPOINTS", str(ckpts))

@@ -17,7 +17,7 @@ import os
 import shutil
 
 import pytest
-from app_fixtures import make_checkpoint, make_dataset
+from app_fixtures import make_checkpoints, make_dataset
 from appserver import running_server
 from test_e2e import drag, wait_for
 
@@ -30,9 +30,7 @@ pytestmark = pytest.mark.slow
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e_layout")
     ckpts = base / "checkpoints"
-    for i, name in enumerate(("resnet20", "wsms_resnet20", "ms_resnet20")):
-        # wsms_resnet20's card has the evaluator's curve, so Scale robustness draws its chart
-        make_checkpoint(ckpts, name, i, full_card=name == "wsms_resnet20")
+    make_checkpoints(ckpts)  # wsms_resnet20's card has the curve: Scale robustness draws its chart
     shutil.copytree(ckpts / "resnet20", ckpts / "resnet20_jitter")  # a second plain CNN: averaged too
     env = {**os.environ, "WSMS_CHECKPOINTS": str(ckpts), "WSMS_DATA": str(make_dataset(base / "data"))}
     with running_server(env) as url:

@@ -10,7 +10,7 @@ import os
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from app_fixtures import make_checkpoint, make_dataset
+from app_fixtures import make_checkpoint, make_checkpoints, make_dataset
 from appserver import running_server
 from PIL import Image
 from test_e2e import drag, probability_texts, upload_file, wait_for
@@ -21,8 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e_links")
-    for i, name in enumerate(("resnet20", "wsms_resnet20", "ms_resnet20")):
-        make_checkpoint(base / "checkpoints", name, i, full_card=name == "wsms_resnet20")
+    make_checkpoints(base / "checkpoints")
     env = {**os.environ, "WSMS_CHECKPOINTS": str(base / "checkpoints"),
            "WSMS_DATA_ROOTS": f"tiny={make_dataset(base / 'data')}"}
     with running_server(env) as url:
