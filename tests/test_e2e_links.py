@@ -173,6 +173,9 @@ def test_every_value_set_by_clicking_is_in_the_link(server, browser):
     wait_for(teacher, lambda: "Image: chelsea" in main_text(teacher), 60, "the sample photo")
     _pick(teacher, "Photo", "rocket")
     wait_for(teacher, lambda: "Image: rocket" in main_text(teacher), 60, "the rocket")
+    # The new photo's run redraws the sidebar; keys pressed while it runs can go to a slider
+    # that is about to be replaced (a loaded machine showed it), so the run finishes first.
+    wait_for(teacher, lambda: not teacher.locator('[data-testid="stStatusWidget"]').count(), 60, "the run to finish")
     _press(teacher, "centre x", "ArrowRight", 4)  # 0.5 -> 0.7, after the source switch
     wait_for(teacher, lambda: _in_link(teacher, cx="0.7"), 30, "the centre x in the address")
     _press(teacher, "centre y", "ArrowLeft", 2)  # 0.5 -> 0.4
